@@ -1,0 +1,156 @@
+"""The DMS configuration files in infra/dms/, read by the local capture as DMS reads them.
+
+- `table-mappings.json`: selection rules (which tables) and object-mapping rules (partition key
+  type), generated from the contracts by `cdc dms mappings` and checked against them in tests.
+- `task-settings.json`: the replication task settings (BeforeImageSettings, LOB handling, ...).
+- `kinesis-settings.json`: the Kinesis target endpoint's KinesisSettings (message shape).
+- `postgres-settings.json`: the PostgreSQL source endpoint's PostgreSQLSettings (type mapping).
+
+infra/dms/README.md records what each setting does and why it has its value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from consumers.contracts.model import TableContract
+from consumers.errors import TerminalError
+
+FILES = (
+    "table-mappings.json",
+    "task-settings.json",
+    "kinesis-settings.json",
+    "postgres-settings.json",
+)
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    schema: str
+    table: str
+    action: str  # include | exclude
+
+    def matches(self, schema: str, table: str) -> bool:
+        # DMS wildcards: % is any run of characters.
+        return fnmatch.fnmatchcase(schema, self.schema.replace("%", "*")) and fnmatch.fnmatchcase(
+            table, self.table.replace("%", "*")
+        )
+
+
+@dataclass(frozen=True)
+class DmsConfig:
+    include_transaction_details: bool
+    include_control_details: bool
+    include_table_alter_operations: bool
+    include_null_and_empty: bool
+    include_partition_value: bool
+    partition_include_schema_table: bool
+    message_format: str
+    use_large_integer_value: bool
+    before_image: bool
+    before_image_field: str
+    before_image_filter: str
+    map_unbounded_numeric_as_string: bool
+    map_boolean_as_boolean: bool
+    heartbeat: bool
+    selection: tuple[SelectionRule, ...]
+
+    def selected(self, schema: str, table: str) -> bool:
+        """DMS semantics: included by some include rule and not by any exclude rule."""
+        included = any(r.matches(schema, table) for r in self.selection if r.action == "include")
+        excluded = any(r.matches(schema, table) for r in self.selection if r.action == "exclude")
+        return included and not excluded
+
+
+def _read(directory: Path, name: str) -> dict[str, Any]:
+    path = directory / name
+    try:
+        value = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise TerminalError(
+            f"DMS configuration file {path} is missing: restore it from git or set CDC_DMS_DIR"
+        ) from None
+    except orjson.JSONDecodeError as e:
+        raise TerminalError(
+            f"DMS configuration file {path} is not valid JSON ({e}): fix it"
+        ) from None
+    if not isinstance(value, dict):
+        raise TerminalError(f"DMS configuration file {path} is not a JSON object: fix it")
+    return value
+
+
+def load(directory: Path) -> DmsConfig:
+    mappings = _read(directory, "table-mappings.json")
+    task = _read(directory, "task-settings.json")
+    kinesis = _read(directory, "kinesis-settings.json")
+    pg = _read(directory, "postgres-settings.json")
+    rules = []
+    for rule in mappings.get("rules", []):
+        if rule.get("rule-type") == "selection":
+            loc = rule["object-locator"]
+            rules.append(SelectionRule(loc["schema-name"], loc["table-name"], rule["rule-action"]))
+    if not rules:
+        raise TerminalError(
+            f"{directory / 'table-mappings.json'} has no selection rules: regenerate it with "
+            "`cdc dms mappings --write`"
+        )
+    fmt = str(kinesis.get("MessageFormat", "json")).lower()
+    if fmt not in ("json", "json-unformatted"):
+        raise TerminalError(
+            f"KinesisSettings.MessageFormat {fmt!r} is not supported: use json or json-unformatted"
+        )
+    before = task.get("BeforeImageSettings") or {}
+    return DmsConfig(
+        include_transaction_details=bool(kinesis.get("IncludeTransactionDetails", False)),
+        include_control_details=bool(kinesis.get("IncludeControlDetails", False)),
+        include_table_alter_operations=bool(kinesis.get("IncludeTableAlterOperations", False)),
+        include_null_and_empty=bool(kinesis.get("IncludeNullAndEmpty", False)),
+        include_partition_value=bool(kinesis.get("IncludePartitionValue", False)),
+        partition_include_schema_table=bool(kinesis.get("PartitionIncludeSchemaTable", False)),
+        message_format=fmt,
+        use_large_integer_value=bool(kinesis.get("UseLargeIntegerValue", False)),
+        before_image=bool(before.get("EnableBeforeImage", False)),
+        before_image_field=str(before.get("FieldName", "before-image")),
+        before_image_filter=str(before.get("ColumnFilter", "pk-only")),
+        map_unbounded_numeric_as_string=bool(pg.get("MapUnboundedNumericAsString", False)),
+        map_boolean_as_boolean=bool(pg.get("MapBooleanAsBoolean", False)),
+        heartbeat=bool(pg.get("HeartbeatEnable", False)),
+        selection=tuple(rules),
+    )
+
+
+def table_mappings(contracts: list[TableContract]) -> dict[str, Any]:
+    """The table-mapping document for these contracts: one selection rule and one
+    object-mapping rule (partition key = the row's primary key) per table."""
+    rules: list[dict[str, Any]] = []
+    for i, c in enumerate(contracts, start=1):
+        rules.append(
+            {
+                "rule-type": "selection",
+                "rule-id": str(i),
+                "rule-name": f"include-{c.schema}-{c.name}",
+                "object-locator": {"schema-name": c.schema, "table-name": c.name},
+                "rule-action": "include",
+            }
+        )
+    for i, c in enumerate(contracts, start=1):
+        rules.append(
+            {
+                "rule-type": "object-mapping",
+                "rule-id": str(1000 + i),
+                "rule-name": f"kinesis-{c.schema}-{c.name}",
+                "rule-action": "map-record-to-record",
+                "object-locator": {"schema-name": c.schema, "table-name": c.name},
+                "mapping-parameters": {"partition-key-type": "primary-key"},
+            }
+        )
+    return {"rules": rules}
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"

@@ -1,0 +1,99 @@
+"""PutRecords to the stream, retrying failed entries until every record is accepted.
+
+PutRecords accepts up to 500 records and 5 MiB per call, 1 MiB per record (data + key), and may
+fail some entries (ProvisionedThroughputExceededException, InternalFailure) while accepting the
+rest. Failed entries are resent with backoff; whole-call errors (throttling, connection resets)
+are retried by botocore's standard retry mode. Resent entries can land after entries that were
+put later: consumers order by the DMS stream position, never by sequence number (ARCHITECTURE).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any, Protocol
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from consumers.capture.messages import Record
+from consumers.errors import TerminalError, TransientError
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS = 500
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+MAX_RECORD_BYTES = 1024 * 1024
+
+
+class _SomeFailed(Exception):
+    pass
+
+
+class Sink(Protocol):
+    def add(self, record: Record) -> None: ...
+    def flush(self) -> None: ...
+
+
+class KinesisSink:
+    def __init__(self, client: Any, stream: str, *, attempts: int = 12) -> None:
+        self.client = client
+        self.stream = stream
+        self.attempts = attempts
+        self.buffer: list[Record] = []
+        self.buffer_bytes = 0
+        self.put = Counter[str]()
+
+    def add(self, record: Record) -> None:
+        size = len(record.data) + len(record.partition_key.encode())
+        if size > MAX_RECORD_BYTES:
+            raise TerminalError(
+                f"a {record.table} change is {size} bytes, over Kinesis's 1 MiB record limit "
+                f"(key {record.partition_key}): keep such rows out of the contract's columns or "
+                "lower LobMaxSize in infra/dms/task-settings.json"
+            )
+        if len(self.buffer) >= MAX_RECORDS or self.buffer_bytes + size > MAX_REQUEST_BYTES:
+            self._send_buffer()
+        self.buffer.append(record)
+        self.buffer_bytes += size
+
+    def flush(self) -> None:
+        while self.buffer:
+            self._send_buffer()
+
+    def _send_buffer(self) -> None:
+        batch, self.buffer, self.buffer_bytes = self.buffer, [], 0
+        pending = batch
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(_SomeFailed),
+                wait=wait_exponential(multiplier=0.05, max=2),
+                stop=stop_after_attempt(self.attempts),
+            ):
+                with attempt:
+                    pending = self._put(pending)
+                    if pending:
+                        raise _SomeFailed
+        except RetryError:
+            raise TransientError(
+                f"Kinesis stream {self.stream} kept rejecting {len(pending)} records after "
+                f"{self.attempts} attempts: check the stream's shard capacity and retry"
+            ) from None
+
+    def _put(self, records: list[Record]) -> list[Record]:
+        """Put `records`; returns the entries Kinesis did not accept."""
+        resp = self.client.put_records(
+            StreamName=self.stream,
+            Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in records],
+        )
+        failed = [r for r, e in zip(records, resp["Records"], strict=True) if "ErrorCode" in e]
+        self.put.update(r.table for r in records)
+        self.put.subtract(r.table for r in failed)
+        if failed:
+            log.warning("put_records: %d of %d entries failed; retrying", len(failed), len(records))
+        return failed

@@ -1,0 +1,205 @@
+"""DMS Kinesis messages: `{"data": ..., "before-image": ..., "metadata": ...}` and control records.
+
+Shapes follow AWS DMS's documented Kinesis target format and messages observed from DMS with a
+PostgreSQL source. Decisions where DMS is undocumented, recorded here and in the README:
+
+- `stream-position` is `<commit LSN>.<transaction-record-id>.<change LSN>`, LSNs zero-padded
+  (`00000002/7C007178.1.00000002/7C007130`). Consumers order changes of a row by
+  (commit LSN, transaction-record-id), parsed from it; never by Kinesis sequence number.
+- `prev-transaction-id` / `prev-transaction-record-id` name the record emitted just before this
+  one by this capture process (absent for its first record).
+- An UPDATE that leaves a TOASTed value untouched does not carry it in the WAL (pgoutput sends
+  'u'). That column is left out of `data`; with IncludeNullAndEmpty every other column is
+  present, so an absent column means "unchanged", never NULL.
+- `before-image` (ColumnFilter pk-only) holds the old primary key when the update changed it,
+  and `{}` when it did not, as DMS does with REPLICA IDENTITY DEFAULT.
+- TRUNCATE is emitted as a control record with operation `truncate-table` (DMS does not
+  replicate it for PostgreSQL; we refuse to let it pass silently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consumers.capture.dms_config import DmsConfig
+from consumers.capture.pgoutput import UNCHANGED, TupleValue, format_lsn
+from consumers.capture.render import Converter, converter
+from consumers.contracts.model import TableContract
+from consumers.contracts.types import Kind, char_length, decimal_precision_scale, type_info
+
+MAX_PARTITION_KEY = 256  # Kinesis partition keys are at most 256 Unicode characters
+
+
+def iso_utc(unix_us: int) -> str:
+    return datetime.fromtimestamp(unix_us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kinesis record to put."""
+
+    table: str  # schema.table, or "" for task-level control records
+    partition_key: str
+    data: bytes
+
+
+class TableRenderer:
+    """Renders rows of one source table, whose column layout comes from a pgoutput Relation
+    message (CDC) or the catalog (full load)."""
+
+    def __init__(
+        self,
+        cfg: DmsConfig,
+        contract: TableContract,
+        columns: Sequence[str],
+    ) -> None:
+        self.cfg = cfg
+        self.contract = contract
+        self.columns = tuple(columns)
+        self.converters: list[Converter] = [
+            converter(contract.by_name[c].kind if c in contract.by_name else None, cfg)
+            for c in self.columns
+        ]
+        self.key_index = [self.columns.index(k) for k in contract.primary_key]
+        self.key_names = contract.primary_key
+        prefix = f"{contract.schema}.{contract.name}"
+        self.key_prefix = prefix if cfg.partition_include_schema_table else ""
+
+    def data(self, values: Sequence[TupleValue]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        keep_null = self.cfg.include_null_and_empty
+        for name, conv, raw in zip(self.columns, self.converters, values, strict=True):
+            if raw is None:
+                if keep_null:
+                    out[name] = None
+            elif raw is UNCHANGED:
+                continue
+            else:
+                value = conv(raw)  # type: ignore[arg-type]
+                if keep_null or value != "":
+                    out[name] = value
+        return out
+
+    def partition_key(self, data: dict[str, Any]) -> str:
+        parts = [str(data.get(k)) for k in self.key_names]
+        if self.key_prefix:
+            parts.insert(0, self.key_prefix)
+        key = ".".join(parts) if parts else self.contract.qualified
+        return key[:MAX_PARTITION_KEY]
+
+    def key_image(self, values: Sequence[TupleValue]) -> dict[str, Any]:
+        return {
+            name: (self.converters[i](values[i]) if isinstance(values[i], bytes) else None)  # type: ignore[arg-type]
+            for name, i in zip(self.key_names, self.key_index, strict=True)
+        }
+
+    def table_def(self) -> dict[str, Any]:
+        cols: dict[str, Any] = {}
+        for name in self.columns:
+            col = self.contract.by_name.get(name)
+            if col is None:
+                cols[name] = {"type": "STRING", "nullable": True}
+                continue
+            d: dict[str, Any] = {"type": type_info(col.kind).dms_type, "nullable": col.nullable}
+            if col.kind is Kind.DECIMAL:
+                d["precision"], d["scale"] = decimal_precision_scale(col.sql_type)
+            elif (n := char_length(col.sql_type)) is not None:
+                d["length"] = n
+            elif col.kind is Kind.TEXT:
+                d["type"] = "NCLOB"  # unbounded text is a LOB to DMS
+            cols[name] = d
+        return {"columns": cols, "primary-key": list(self.key_names)}
+
+
+class MessageBuilder:
+    """Builds DMS messages; carries the transaction context between records."""
+
+    def __init__(self, cfg: DmsConfig, task_id: str) -> None:
+        self.cfg = cfg
+        self.task_id = task_id
+        self.option = orjson.OPT_INDENT_2 if cfg.message_format == "json" else 0
+        self.prev: tuple[int, int] | None = None
+        self.timestamp = now_iso()
+
+    def _metadata(
+        self, r: TableRenderer, record_type: str, op: str, pk_type: str
+    ) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "record-type": record_type,
+            "operation": op,
+            "partition-key-type": pk_type,
+            "schema-name": r.contract.schema,
+            "table-name": r.contract.name,
+        }
+
+    def load(self, r: TableRenderer, values: Sequence[TupleValue]) -> Record:
+        data = r.data(values)
+        key = r.partition_key(data)
+        meta = self._metadata(r, "data", "load", "primary-key")
+        if self.cfg.include_partition_value:
+            meta = _with_partition_value(meta, key)
+        msg = {"data": data, "metadata": meta}
+        return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
+
+    def change(
+        self,
+        r: TableRenderer,
+        op: str,
+        values: Sequence[TupleValue],
+        old: Sequence[TupleValue] | None,
+        *,
+        xid: int,
+        record_id: int,
+        commit_lsn: int,
+        change_lsn: int,
+        commit_ts: str,
+    ) -> Record:
+        data = r.data(values)
+        key = r.partition_key(data)
+        meta = self._metadata(r, "data", op, "primary-key")
+        if self.cfg.include_partition_value:
+            meta = _with_partition_value(meta, key)
+        if self.cfg.include_transaction_details:
+            meta["transaction-id"] = xid
+            meta["transaction-record-id"] = record_id
+            if self.prev is not None:
+                meta["prev-transaction-id"], meta["prev-transaction-record-id"] = self.prev
+            meta["commit-timestamp"] = commit_ts
+            meta["stream-position"] = (
+                f"{format_lsn(commit_lsn)}.{record_id}.{format_lsn(change_lsn)}"
+            )
+        self.prev = (xid, record_id)
+        msg: dict[str, Any] = {"data": data}
+        if op == "update" and self.cfg.before_image:
+            msg[self.cfg.before_image_field] = r.key_image(old) if old is not None else {}
+        msg["metadata"] = meta
+        return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
+
+    def control(self, r: TableRenderer, op: str, extra: dict[str, Any] | None = None) -> Record:
+        meta = self._metadata(r, "control", op, "task-id")
+        meta = _with_partition_value(meta, self.task_id)
+        control: dict[str, Any] = {"table-def": r.table_def()}
+        if extra:
+            control.update(extra)
+        msg = {"control": control, "metadata": meta}
+        return Record(r.contract.qualified, self.task_id, orjson.dumps(msg, option=self.option))
+
+
+def _with_partition_value(meta: dict[str, Any], value: str) -> dict[str, Any]:
+    # Keep DMS's field order: partition-key-value follows partition-key-type.
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        out[k] = v
+        if k == "partition-key-type":
+            out["partition-key-value"] = value
+    return out

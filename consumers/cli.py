@@ -1,0 +1,292 @@
+"""The `cdc` command line. Every user mistake ends as one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from consumers.errors import CdcError
+from consumers.settings import Settings
+
+app = typer.Typer(
+    help="Change data capture from PostgreSQL to Redshift: AWS DMS format, Kinesis, S3, "
+    "Redshift; runs locally with no AWS account.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+local_app = typer.Typer(help="The local stack: a throwaway PostgreSQL cluster and moto server.")
+contracts_app = typer.Typer(help="Table contracts (Avro schemas in schemas/).")
+demo_app = typer.Typer(help="The Terrific Totes demo: seed data, workload, and `make run`.")
+dms_app = typer.Typer(help="The DMS configuration files in infra/dms/.")
+app.add_typer(local_app, name="local")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(demo_app, name="demo")
+app.add_typer(dms_app, name="dms")
+
+ContractsOpt = Annotated[
+    Path | None,
+    typer.Option("--contracts", help="Directory of table contracts (.avsc). Default: schemas/."),
+]
+SourceDsnOpt = Annotated[
+    str | None,
+    typer.Option("--source-dsn", help="Source PostgreSQL DSN. Default: the local stack's."),
+]
+TablesOpt = Annotated[
+    str | None, typer.Option("--tables", help="Comma-separated table names (default: all).")
+]
+
+
+def _settings(contracts: Path | None = None) -> Settings:
+    s = Settings()
+    if contracts is not None:
+        s = Settings(**{**s.__dict__, "contracts_dir": contracts})
+    return s
+
+
+def _split(tables: str | None) -> list[str] | None:
+    return [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+
+
+def _echo_json(value: object) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+# ---------------------------------------------------------------- local stack
+
+
+@local_app.command("up")
+def local_up() -> None:
+    """Start the PostgreSQL cluster (databases source, warehouse) and the moto server."""
+    from consumers.local import stack
+
+    state = stack.up(Settings())
+    typer.echo(f"local stack up: source {state.dsn('source')}, AWS {state.aws_endpoint_url}")
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop the cluster and the moto server (by PID) and delete the local state."""
+    from consumers.local import stack
+
+    typer.echo("local stack stopped" if stack.down(Settings()) else "local stack was not running")
+
+
+@local_app.command("status")
+def local_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the endpoints as JSON.")] = False,
+) -> None:
+    """Show whether the stack runs, and its endpoints (DSNs, AWS endpoint, stream, buckets)."""
+    from consumers.local import stack
+
+    st = stack.status(Settings())
+    if as_json:
+        _echo_json(st)
+    else:
+        for key, value in st.items():
+            typer.echo(f"{key:18} {value}")
+    if not st["running"]:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- contracts
+
+
+@contracts_app.command("import")
+def contracts_import(
+    source_dsn: Annotated[str, typer.Option("--source-dsn", help="PostgreSQL DSN to read.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the .avsc files to.")],
+    schema: Annotated[str, typer.Option("--schema", help="Source schema.")] = "public",
+    tables: TablesOpt = None,
+) -> None:
+    """Generate contracts from an existing PostgreSQL database (then mark PII columns)."""
+    from consumers.contracts.importer import import_contracts
+
+    paths = import_contracts(
+        source_dsn, schema, _split(tables), out, warn=lambda m: typer.echo(m, err=True)
+    )
+    for p in paths:
+        typer.echo(f"wrote {p}")
+    typer.echo('next: mark personal-data columns with "pii": true, then run `cdc capture`')
+
+
+@contracts_app.command("validate")
+def contracts_validate(contracts: ContractsOpt = None) -> None:
+    """Parse and check every contract; print one line per table."""
+    from consumers.contracts.model import load_contracts
+
+    for c in load_contracts(_settings(contracts).contracts_dir):
+        pii = f", pii: {', '.join(c.pii_columns)}" if c.pii_columns else ""
+        typer.echo(
+            f"{c.qualified}: {len(c.columns)} columns, key ({', '.join(c.primary_key)}){pii}"
+        )
+
+
+@contracts_app.command("ddl")
+def contracts_ddl(contracts: ContractsOpt = None) -> None:
+    """Print the source-side PostgreSQL DDL generated from the contracts."""
+    from consumers.contracts.ddl import source_ddl
+    from consumers.contracts.model import load_contracts
+
+    for statement in source_ddl(load_contracts(_settings(contracts).contracts_dir)):
+        typer.echo(statement + ";")
+
+
+# ---------------------------------------------------------------- DMS configuration
+
+
+@dms_app.command("mappings")
+def dms_mappings(
+    contracts: ContractsOpt = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write infra/dms/table-mappings.json.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the file differs from the contracts.")
+    ] = False,
+) -> None:
+    """The DMS table-mapping JSON for the contracts (print, --write or --check)."""
+    from consumers.capture.dms_config import dumps, table_mappings
+    from consumers.contracts.model import load_contracts
+
+    s = _settings(contracts)
+    doc = dumps(table_mappings(load_contracts(s.contracts_dir)))
+    path = s.dms_dir / "table-mappings.json"
+    if write:
+        path.write_bytes(doc)
+        typer.echo(f"wrote {path}")
+    elif check:
+        if not path.exists() or path.read_bytes() != doc:
+            typer.echo(
+                f"{path} differs from the contracts: run `cdc dms mappings --write`", err=True
+            )
+            raise typer.Exit(1)
+        typer.echo(f"{path} matches the contracts")
+    else:
+        typer.echo(doc.decode(), nl=False)
+
+
+# ---------------------------------------------------------------- capture
+
+
+@app.command("capture")
+def capture_cmd(
+    contracts: ContractsOpt = None,
+    source_dsn: SourceDsnOpt = None,
+    slot: Annotated[str, typer.Option("--slot", help="Replication slot name.")] = "totesys_cdc",
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Stop after N seconds (default: run until Ctrl-C)."),
+    ] = None,
+) -> None:
+    """Full load + CDC from the source into Kinesis, in the AWS DMS message format."""
+    import threading
+
+    from consumers import logs
+    from consumers.capture import dms_config
+    from consumers.capture.kinesis_sink import KinesisSink
+    from consumers.capture.runner import Capture, CaptureConfig
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+
+    logs.configure()
+    s = _settings(contracts)
+    ep = resolve(s, source_dsn)
+    cfg = CaptureConfig(
+        source_dsn=ep.source_dsn,
+        contracts=load_contracts(s.contracts_dir),
+        dms=dms_config.load(s.dms_dir),
+        state_dir=s.state_dir,
+        slot=slot,
+        stream=ep.stream_name,
+    )
+    sink = KinesisSink(ep.client("kinesis"), ep.stream_name)
+    stop = threading.Event()
+    if duration is not None:
+        threading.Timer(duration, stop.set).start()
+    capture = Capture(cfg, sink)
+    try:
+        capture.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo(
+        f"captured: {sum(capture.stats.loaded.values())} full-load rows, "
+        f"{sum(capture.stats.changes.values())} changes in {capture.stats.transactions} "
+        f"transactions; records put: {sum(sink.put.values())}"
+    )
+
+
+# ---------------------------------------------------------------- demo
+
+
+@demo_app.command("load")
+def demo_load(contracts: ContractsOpt = None, source_dsn: SourceDsnOpt = None) -> None:
+    """Create the demo tables (DDL from the contracts) and seed them with Terrific Totes data."""
+    from consumers.contracts.model import load_contracts
+    from consumers.demo.load import load_demo
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    n = load_demo(resolve(s, source_dsn).source_dsn, load_contracts(s.contracts_dir))
+    typer.echo(f"seeded {n} rows" if n else "demo tables already hold data: nothing to seed")
+
+
+@demo_app.command("workload")
+def demo_workload(
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Row changes per second.")] = 50,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Seconds (default: until Ctrl-C).")
+    ] = None,
+    source_dsn: SourceDsnOpt = None,
+) -> None:
+    """Write a steady stream of inserts, updates, deletes (and rollbacks) to the demo tables."""
+    import threading
+
+    from consumers.demo.workload import Workload
+    from consumers.endpoints import resolve
+
+    w = Workload(resolve(Settings(), source_dsn).source_dsn)
+    stop = threading.Event()
+    try:
+        w.run(rate, stop, duration)
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo(
+        f"wrote {sum(w.written.values())} row changes ({w.rolled_back} transactions rolled back)"
+    )
+
+
+@demo_app.command("run")
+def demo_run(
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.1, help="Workload row changes per second.")
+    ] = 50,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Seconds (default: until Ctrl-C).")
+    ] = None,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", help="Leave the local stack running.")
+    ] = False,
+    contracts: ContractsOpt = None,
+) -> None:
+    """What `make run` runs: local stack, demo data, workload and capture, with live counts."""
+    from consumers.local.run import run_demo
+
+    raise typer.Exit(
+        run_demo(_settings(contracts), rate=rate, duration=duration, keep_stack=keep_stack)
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except CdcError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,141 @@
+"""`cdc contracts import`: contracts generated from an existing PostgreSQL database.
+
+Reads pg_catalog for the chosen tables (columns, types via format_type, NOT NULL, primary key,
+enum labels) and writes one .avsc per table. A table without a primary key is imported as
+append-only, with a warning: DMS and pgoutput identify updated and deleted rows by the primary
+key, or by the whole old row under REPLICA IDENTITY FULL. PII is never guessed: mark `"pii": true`
+on the columns yourself after the import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from consumers.contracts.model import IDENTIFIER, Column, TableContract
+from consumers.contracts.types import (
+    Kind,
+    canonical_sql_type,
+    expected_avro,
+    kind_of,
+    supported_sql_types,
+)
+from consumers.errors import CdcError, ContractError
+
+_COLUMNS = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       t.typtype = 'e' AS is_enum, t.typname,
+       CASE WHEN t.typtype = 'e' THEN
+         (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+          WHERE e.enumtypid = t.oid) END
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+_PK = """
+SELECT a.attname FROM pg_index i
+JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.ord
+"""
+_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname
+"""
+
+
+def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
+    try:
+        return psycopg.connect(dsn, connect_timeout=5)
+    except psycopg.OperationalError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
+        raise CdcError(f"cannot connect to the source ({first}): check --source-dsn") from None
+
+
+def import_contracts(
+    dsn: str,
+    schema: str,
+    tables: list[str] | None,
+    out: Path,
+    warn: Callable[[str], None],
+) -> list[Path]:
+    written: list[Path] = []
+    with _connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(_TABLES, (schema,))
+        existing = [r[0] for r in cur.fetchall()]
+        if not existing:
+            raise CdcError(f"schema {schema!r} has no tables in the source: check --schema")
+        chosen = tables or existing
+        missing = [t for t in chosen if t not in existing]
+        if missing:
+            raise CdcError(
+                f"table(s) {', '.join(missing)} not found in schema {schema!r}: "
+                f"choose from {', '.join(existing)}"
+            )
+        contracts = []
+        for table in chosen:
+            if not IDENTIFIER.match(table):
+                raise ContractError(
+                    f"table {schema}.{table} has a name that is not a plain lower-case SQL "
+                    "identifier: rename it or leave it out with --tables"
+                )
+            regclass = f'"{schema}"."{table}"'
+            cur.execute(_COLUMNS, (regclass,))
+            rows = cur.fetchall()
+            cur.execute(_PK, (regclass,))
+            pk = tuple(str(r[0]) for r in cur.fetchall())
+            columns = []
+            for name, fmt, notnull, is_enum, typname, labels in rows:
+                sql_type = str(typname) if is_enum else canonical_sql_type(str(fmt))
+                try:
+                    kind = kind_of(sql_type, is_enum=bool(is_enum))
+                except ValueError:
+                    raise ContractError(
+                        f"column {schema}.{table}.{name} has type {fmt}, which the pipeline "
+                        f"does not support yet: leave the table out with --tables "
+                        f"(supported: {', '.join(supported_sql_types())})"
+                    ) from None
+                avro: object
+                symbols: tuple[str, ...] = ()
+                if kind is Kind.ENUM:
+                    symbols = tuple(labels or ())
+                    avro = {"type": "enum", "name": sql_type, "symbols": list(symbols)}
+                else:
+                    avro = expected_avro(kind, sql_type)
+                columns.append(
+                    Column(
+                        name=str(name),
+                        sql_type=sql_type,
+                        kind=kind,
+                        nullable=not notnull,
+                        pii=False,
+                        avro=avro,
+                        enum_symbols=symbols,
+                    )
+                )
+            if not pk:
+                warn(
+                    f"warning: {schema}.{table} has no primary key: imported as append-only "
+                    "(inserts only). To replicate its updates and deletes, add a primary key, "
+                    f"or run ALTER TABLE {schema}.{table} REPLICA IDENTITY FULL and keep it "
+                    "append-only in the contract"
+                )
+            contracts.append(
+                TableContract(
+                    schema=schema,
+                    name=table,
+                    columns=tuple(columns),
+                    primary_key=pk,
+                    append_only=not pk,
+                )
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for c in contracts:
+        path = out / f"{c.qualified}.avsc"
+        path.write_bytes(orjson.dumps(c.to_avsc(), option=orjson.OPT_INDENT_2) + b"\n")
+        written.append(path)
+    return written

@@ -1,0 +1,236 @@
+"""Table contracts: one Avro schema (.avsc) per replicated table, the single source of truth.
+
+File `schemas/<schema>.<table>.avsc` is an Avro record schema (parsed and validated by fastavro)
+with a few extra attributes that Avro ignores and we read:
+
+- record level: `namespace` is the PostgreSQL schema, `name` the table; `primary_key` (list of
+  column names, in key order); `delete_mode` (`hard` deletes the warehouse row, `soft` keeps it
+  with `_cdc_deleted`); `append_only` (a table without a primary key: inserts only).
+- field level: `sql_type` (the PostgreSQL type as in the source DDL, e.g. `numeric(10,2)`);
+  `pii` (true for personal data: analysts never see it). A nullable column is the union
+  `["null", T]` with `"default": null`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import fastavro
+import orjson
+
+from consumers.contracts.types import Kind, canonical_sql_type, expected_avro, kind_of
+from consumers.errors import ContractError
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DeleteMode = Literal["hard", "soft"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    kind: Kind
+    nullable: bool
+    pii: bool
+    avro: Any
+    enum_symbols: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableContract:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    delete_mode: DeleteMode = "hard"
+    append_only: bool = False
+    doc: str = ""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @cached_property
+    def by_name(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
+
+    def column(self, name: str) -> Column:
+        return self.by_name[name]
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii)
+
+    @property
+    def enum_types(self) -> dict[str, tuple[str, ...]]:
+        return {c.sql_type: c.enum_symbols for c in self.columns if c.kind is Kind.ENUM}
+
+    def to_avsc(self) -> dict[str, Any]:
+        """The contract as the Avro schema document stored in schemas/."""
+        fields: list[dict[str, Any]] = []
+        for c in self.columns:
+            f: dict[str, Any] = {"name": c.name}
+            f["type"] = ["null", c.avro] if c.nullable else c.avro
+            if c.nullable:
+                f["default"] = None
+            f["sql_type"] = c.sql_type
+            if c.pii:
+                f["pii"] = True
+            fields.append(f)
+        doc: dict[str, Any] = {"type": "record", "name": self.name, "namespace": self.schema}
+        if self.doc:
+            doc["doc"] = self.doc
+        doc["primary_key"] = list(self.primary_key)
+        doc["delete_mode"] = self.delete_mode
+        if self.append_only:
+            doc["append_only"] = True
+        doc["fields"] = fields
+        return doc
+
+
+def _fail(path: Path, problem: str, fix: str) -> ContractError:
+    return ContractError(f"contract {path}: {problem}: {fix}")
+
+
+def _column(path: Path, field: dict[str, Any]) -> Column:
+    name = field.get("name", "")
+    if not IDENTIFIER.match(name):
+        raise _fail(
+            path,
+            f"column name {name!r} is not a plain lower-case SQL identifier",
+            "rename it to match [a-z_][a-z0-9_]* (at most 63 characters)",
+        )
+    avro = field["type"]
+    nullable = isinstance(avro, list) and "null" in avro
+    if nullable:
+        rest = [t for t in avro if t != "null"]
+        if len(rest) != 1:
+            raise _fail(path, f"column {name} has a union other than [null, T]", "use [null, T]")
+        avro = rest[0]
+    raw_sql = field.get("sql_type")
+    if not raw_sql:
+        raise _fail(path, f"column {name} has no sql_type", 'add e.g. "sql_type": "integer"')
+    is_enum = isinstance(avro, dict) and avro.get("type") == "enum"
+    sql_type = canonical_sql_type(raw_sql)
+    try:
+        kind = kind_of(sql_type, is_enum=is_enum)
+    except ValueError as e:
+        raise _fail(
+            path, f"column {name}: {e}", "use a type listed in the README type table"
+        ) from None
+    symbols: tuple[str, ...] = ()
+    if is_enum:
+        symbols = tuple(avro["symbols"])
+        if not IDENTIFIER.match(sql_type):
+            raise _fail(path, f"enum type {sql_type!r} is not a plain identifier", "rename it")
+    else:
+        want = expected_avro(kind, sql_type)
+        if avro != want:
+            raise _fail(
+                path,
+                f"column {name} ({sql_type}) has Avro type {orjson.dumps(avro).decode()}",
+                f"use {orjson.dumps(want).decode()}",
+            )
+    return Column(
+        name=name,
+        sql_type=sql_type,
+        kind=kind,
+        nullable=nullable,
+        pii=bool(field.get("pii", False)),
+        avro=avro,
+        enum_symbols=symbols,
+    )
+
+
+def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
+    try:
+        fastavro.parse_schema(doc)
+    except Exception as e:  # fastavro raises SchemaParseException and plain ValueError/KeyError
+        raise _fail(path, f"not a valid Avro schema ({e})", "fix the schema JSON") from None
+    if doc.get("type") != "record":
+        raise _fail(path, "top-level type is not a record", 'use "type": "record"')
+    schema, table = doc.get("namespace", ""), doc.get("name", "")
+    for what, ident in (("schema (namespace)", schema), ("table (name)", table)):
+        if not IDENTIFIER.match(ident):
+            raise _fail(
+                path, f"{what} {ident!r} is not a plain lower-case SQL identifier", "rename"
+            )
+    columns = tuple(_column(path, f) for f in doc["fields"])
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise _fail(path, "duplicate column names", "remove the duplicates")
+    append_only = bool(doc.get("append_only", False))
+    pk = tuple(doc.get("primary_key") or ())
+    if not pk and not append_only:
+        raise _fail(
+            path,
+            "no primary_key",
+            "add one, or set REPLICA IDENTITY FULL at the source and mark the table "
+            '"append_only": true',
+        )
+    for k in pk:
+        if k not in names:
+            raise _fail(path, f"primary key column {k!r} is not a field", "fix primary_key")
+        if dict(zip(names, columns, strict=True))[k].nullable:
+            raise _fail(path, f"primary key column {k!r} is nullable", "make it non-null")
+    delete_mode = doc.get("delete_mode", "hard")
+    if delete_mode not in ("hard", "soft"):
+        raise _fail(path, f"delete_mode {delete_mode!r}", 'use "hard" or "soft"')
+    return TableContract(
+        schema=schema,
+        name=table,
+        columns=columns,
+        primary_key=pk,
+        delete_mode=delete_mode,
+        append_only=append_only,
+        doc=doc.get("doc", ""),
+    )
+
+
+def load_contract(path: Path) -> TableContract:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except OSError as e:
+        raise ContractError(
+            f"contract {path}: cannot read it ({e.strerror}): check the path"
+        ) from None
+    except orjson.JSONDecodeError as e:
+        raise _fail(path, f"not valid JSON ({e})", "fix the JSON syntax") from None
+    return parse_contract(doc, path)
+
+
+def load_contracts(directory: Path, tables: Iterable[str] | None = None) -> list[TableContract]:
+    """Every contract in `directory`, sorted by qualified name; `tables` filters by name."""
+    if not directory.is_dir():
+        raise ContractError(
+            f"contracts directory {directory} does not exist: pass --contracts DIR "
+            "or create contracts with `cdc contracts import`"
+        )
+    contracts = [load_contract(p) for p in sorted(directory.glob("*.avsc"))]
+    if not contracts:
+        raise ContractError(
+            f"no *.avsc contracts in {directory}: create them with `cdc contracts import`"
+        )
+    seen: dict[str, TableContract] = {}
+    for c in contracts:
+        if c.qualified in seen:
+            raise ContractError(f"two contracts for table {c.qualified} in {directory}: keep one")
+        seen[c.qualified] = c
+    if tables is not None:
+        wanted = list(tables)
+        chosen = []
+        for t in wanted:
+            match = seen.get(t) or next((c for c in contracts if c.name == t), None)
+            if match is None:
+                raise ContractError(
+                    f"no contract for table {t!r} in {directory}: "
+                    f"choose from {', '.join(c.name for c in contracts)}"
+                )
+            chosen.append(match)
+        return chosen
+    return contracts

@@ -1,0 +1,174 @@
+"""The type map: one row per supported PostgreSQL source type family.
+
+A contract column carries its PostgreSQL type (`sql_type`, as written in the source DDL) and an
+Avro type. `kind_of` derives the family from the `sql_type`; `expected_avro` is the Avro type
+that family must have, so a contract whose two types disagree is rejected when it is loaded.
+Later stages (Arrow, Redshift, PostgreSQL warehouse) add their columns to this same table.
+
+The `dms_type` column is the DMS data type the PostgreSQL source maps the family to, with the
+endpoint settings in infra/dms/ (AWS DMS User Guide, "Source data types for PostgreSQL"): it is
+what `create-table` control records report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    INT2 = "int2"
+    INT4 = "int4"
+    INT8 = "int8"
+    DECIMAL = "decimal"  # numeric(p,s)
+    NUMERIC = "numeric"  # unconstrained numeric: no fixed precision, kept as an exact string
+    FLOAT4 = "float4"
+    FLOAT8 = "float8"
+    BOOL = "bool"
+    TEXT = "text"  # text, varchar(n), char(n)
+    DATE = "date"
+    TIME = "time"
+    TIMESTAMP = "timestamp"  # without time zone
+    TIMESTAMPTZ = "timestamptz"
+    INTERVAL = "interval"
+    UUID = "uuid"
+    JSON = "json"
+    JSONB = "jsonb"
+    BYTEA = "bytea"
+    TEXT_ARRAY = "text[]"
+    INT_ARRAY = "int[]"
+    ENUM = "enum"
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    avro: Any  # the Avro type of a non-null value
+    dms_type: str
+
+
+_TYPES: dict[Kind, TypeInfo] = {
+    Kind.INT2: TypeInfo("int", "INT2"),
+    Kind.INT4: TypeInfo("int", "INT4"),
+    Kind.INT8: TypeInfo("long", "INT8"),
+    Kind.DECIMAL: TypeInfo({"type": "bytes", "logicalType": "decimal"}, "NUMERIC"),
+    # MapUnboundedNumericAsString=true: DMS maps unbounded numeric to STRING instead of
+    # NUMERIC(28,6), which would round away digits.
+    Kind.NUMERIC: TypeInfo("string", "STRING"),
+    Kind.FLOAT4: TypeInfo("float", "REAL4"),
+    Kind.FLOAT8: TypeInfo("double", "REAL8"),
+    # MapBooleanAsBoolean=true: without it DMS maps boolean to VARCHAR(5).
+    Kind.BOOL: TypeInfo("boolean", "BOOLEAN"),
+    Kind.TEXT: TypeInfo("string", "WSTRING"),
+    Kind.DATE: TypeInfo({"type": "int", "logicalType": "date"}, "DATE"),
+    Kind.TIME: TypeInfo({"type": "long", "logicalType": "time-micros"}, "TIME"),
+    Kind.TIMESTAMP: TypeInfo({"type": "long", "logicalType": "local-timestamp-micros"}, "DATETIME"),
+    Kind.TIMESTAMPTZ: TypeInfo({"type": "long", "logicalType": "timestamp-micros"}, "DATETIME"),
+    Kind.INTERVAL: TypeInfo("string", "STRING"),
+    Kind.UUID: TypeInfo({"type": "string", "logicalType": "uuid"}, "STRING"),
+    Kind.JSON: TypeInfo("string", "NCLOB"),
+    Kind.JSONB: TypeInfo("string", "NCLOB"),
+    Kind.BYTEA: TypeInfo("bytes", "BLOB"),
+    Kind.TEXT_ARRAY: TypeInfo({"type": "array", "items": ["null", "string"]}, "NCLOB"),
+    Kind.INT_ARRAY: TypeInfo({"type": "array", "items": ["null", "int"]}, "NCLOB"),
+    Kind.ENUM: TypeInfo({"type": "enum"}, "STRING"),
+}
+
+# PostgreSQL spellings (as format_type() prints them, and common aliases) → canonical sql_type.
+_ALIASES = {
+    "int": "integer",
+    "int4": "integer",
+    "int2": "smallint",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "bool": "boolean",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "time without time zone": "time",
+    "integer[]": "int[]",
+    "int4[]": "int[]",
+    "decimal": "numeric",
+}
+_SIMPLE: dict[str, Kind] = {
+    "smallint": Kind.INT2,
+    "integer": Kind.INT4,
+    "bigint": Kind.INT8,
+    "numeric": Kind.NUMERIC,
+    "real": Kind.FLOAT4,
+    "double precision": Kind.FLOAT8,
+    "boolean": Kind.BOOL,
+    "text": Kind.TEXT,
+    "date": Kind.DATE,
+    "time": Kind.TIME,
+    "timestamp": Kind.TIMESTAMP,
+    "timestamptz": Kind.TIMESTAMPTZ,
+    "interval": Kind.INTERVAL,
+    "uuid": Kind.UUID,
+    "json": Kind.JSON,
+    "jsonb": Kind.JSONB,
+    "bytea": Kind.BYTEA,
+    "text[]": Kind.TEXT_ARRAY,
+    "int[]": Kind.INT_ARRAY,
+}
+_DECIMAL = re.compile(r"^(?:numeric|decimal)\((\d+),\s*(\d+)\)$")
+_VARCHAR = re.compile(r"^(?:character varying|varchar)\((\d+)\)$")
+_CHAR = re.compile(r"^(?:character|char|bpchar)\((\d+)\)$")
+
+
+def canonical_sql_type(sql_type: str) -> str:
+    """One spelling per type: 'character varying(40)' → 'varchar(40)', and so on."""
+    t = " ".join(sql_type.strip().lower().split())
+    t = _ALIASES.get(t, t)
+    if m := _DECIMAL.match(t):
+        return f"numeric({m.group(1)},{m.group(2)})"
+    if m := _VARCHAR.match(t):
+        return f"varchar({m.group(1)})"
+    if m := _CHAR.match(t):
+        return f"char({m.group(1)})"
+    if t == "character varying":
+        return "text"
+    return t
+
+
+def kind_of(sql_type: str, *, is_enum: bool = False) -> Kind:
+    """The type family of a canonical sql_type; `is_enum` for a user-defined enum type name."""
+    if is_enum:
+        return Kind.ENUM
+    if sql_type in _SIMPLE:
+        return _SIMPLE[sql_type]
+    if _DECIMAL.match(sql_type):
+        return Kind.DECIMAL
+    if _VARCHAR.match(sql_type) or _CHAR.match(sql_type):
+        return Kind.TEXT
+    raise ValueError(f"unsupported PostgreSQL type {sql_type!r}")
+
+
+def decimal_precision_scale(sql_type: str) -> tuple[int, int]:
+    m = _DECIMAL.match(sql_type)
+    if not m:
+        raise ValueError(f"{sql_type!r} is not numeric(p,s)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def char_length(sql_type: str) -> int | None:
+    m = _VARCHAR.match(sql_type) or _CHAR.match(sql_type)
+    return int(m.group(1)) if m else None
+
+
+def type_info(kind: Kind) -> TypeInfo:
+    return _TYPES[kind]
+
+
+def expected_avro(kind: Kind, sql_type: str) -> Any:
+    """The Avro type a non-null value of this column must have in its contract."""
+    avro = _TYPES[kind].avro
+    if kind is Kind.DECIMAL:
+        precision, scale = decimal_precision_scale(sql_type)
+        return {**avro, "precision": precision, "scale": scale}
+    return avro
+
+
+def supported_sql_types() -> list[str]:
+    return sorted([*_SIMPLE, "numeric(p,s)", "varchar(n)", "char(n)", "<enum type>"])

@@ -1,0 +1,55 @@
+"""`cdc demo load`: create the demo tables from the contracts and seed them."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import psycopg
+
+from consumers.contracts.ddl import quote_ident, source_ddl
+from consumers.contracts.model import TableContract
+from consumers.demo.data import seed_rows
+from consumers.errors import CdcError
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+    try:
+        return psycopg.connect(dsn, connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
+        raise CdcError(
+            f"cannot connect to the source ({first}): check --source-dsn, or start the local "
+            "stack with `cdc local up`"
+        ) from None
+
+
+def create_tables(dsn: str, contracts: list[TableContract]) -> None:
+    with connect(dsn, autocommit=True) as conn:
+        for statement in source_ddl(contracts):
+            conn.execute(statement.encode())
+
+
+def load_demo(dsn: str, contracts: list[TableContract], *, seed: int = 7, scale: int = 1) -> int:
+    """Create and seed the demo tables; returns rows inserted (0 if they were already seeded)."""
+    create_tables(dsn, contracts)
+    rows = seed_rows(random.Random(seed), scale)
+    by_name = {c.name: c for c in contracts}
+    inserted = 0
+    with connect(dsn) as conn:
+        for name, table_rows in rows.items():
+            c = by_name.get(name)
+            if c is None:
+                continue
+            table = f"{quote_ident(c.schema)}.{quote_ident(c.name)}"
+            if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})".encode()).fetchone() == (
+                True,
+            ):
+                continue
+            cols = [col.name for col in c.columns]
+            sql = f"COPY {table} ({', '.join(quote_ident(n) for n in cols)}) FROM STDIN"
+            with conn.cursor().copy(sql.encode()) as copy:
+                for row in table_rows:
+                    copy.write_row([row.get(n) for n in cols])
+            inserted += len(table_rows)
+    return inserted

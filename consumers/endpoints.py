@@ -1,0 +1,47 @@
+"""Where the pipeline's pieces are: the local stack's endpoints by default, or explicit ones."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from consumers import aws
+from consumers.errors import StackError
+from consumers.local.stack import load_state
+from consumers.settings import Settings
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    source_dsn: str
+    aws_endpoint_url: str | None
+    region: str
+    stream_name: str
+
+    def client(self, service: str) -> Any:
+        return aws.client(service, endpoint_url=self.aws_endpoint_url, region=self.region)
+
+
+def resolve(settings: Settings, source_dsn: str | None = None) -> Endpoints:
+    """Explicit values win; the rest comes from the running local stack.
+    Without a local stack, AWS is the real one (or $CDC_AWS_ENDPOINT_URL)."""
+    state = load_state(settings)
+    if state is None:
+        if source_dsn is None:
+            raise StackError(
+                "no source given and the local stack is not running: pass --source-dsn, "
+                "or start the local stack with `cdc local up`"
+            )
+        return Endpoints(
+            source_dsn=source_dsn,
+            aws_endpoint_url=os.environ.get("CDC_AWS_ENDPOINT_URL") or None,
+            region=settings.region,
+            stream_name=settings.stream_name,
+        )
+    return Endpoints(
+        source_dsn=source_dsn or state.dsn("source"),
+        aws_endpoint_url=state.aws_endpoint_url,
+        region=state.region,
+        stream_name=state.stream_name,
+    )

@@ -1,0 +1,67 @@
+"""Typed settings, validated at start-up, from `CDC_*` environment variables.
+
+Every default serves the local stack; on AWS the same names point at real endpoints.
+Secrets (DSN passwords) are never logged: `redact_dsn` is what logs and status output use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consumers.errors import CdcError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise CdcError(
+            f"{name}={raw!r} is not a whole number: set it to a port/count or unset it"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CDC_STATE_DIR", PROJECT_DIR / ".cdc"))
+    )
+    contracts_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CDC_CONTRACTS", PROJECT_DIR / "schemas"))
+    )
+    dms_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CDC_DMS_DIR", PROJECT_DIR / "infra" / "dms"))
+    )
+    region: str = field(default_factory=lambda: os.environ.get("CDC_REGION", "eu-west-2"))
+    stream_name: str = field(default_factory=lambda: os.environ.get("CDC_STREAM", "totesys-cdc"))
+    shard_count: int = field(default_factory=lambda: _env_int("CDC_SHARDS", 2) or 2)
+    batch_bucket: str = field(
+        default_factory=lambda: os.environ.get("CDC_BATCH_BUCKET", "totesys-cdc-batches")
+    )
+    dead_letter_bucket: str = field(
+        default_factory=lambda: os.environ.get("CDC_DEAD_LETTER_BUCKET", "totesys-cdc-dead-letters")
+    )
+    pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
+    moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shard_count <= 64:
+            raise CdcError(f"CDC_SHARDS={self.shard_count} is out of range: use 1..64")
+        for port in (self.pg_port, self.moto_port):
+            if port is not None and not 1024 <= port <= 65535:
+                raise CdcError(f"port {port} is out of range: use 1024..65535")
+
+
+_PASSWORD = re.compile(r"(password=|://[^:/@]+:)([^ @]+)")
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced by ***, for logs and status output."""
+    return _PASSWORD.sub(lambda m: m.group(1) + "***", dsn)
