@@ -178,12 +178,16 @@ def capture_cmd(
     contracts: ContractsOpt = None,
     source_dsn: SourceDsnOpt = None,
     slot: Annotated[str, typer.Option("--slot", help="Replication slot name.")] = "totesys_cdc",
+    stream: Annotated[
+        str | None, typer.Option("--stream", help="Kinesis stream. Default: the local stack's.")
+    ] = None,
     duration: Annotated[
         float | None,
         typer.Option("--duration", help="Stop after N seconds (default: run until Ctrl-C)."),
     ] = None,
 ) -> None:
     """Full load + CDC from the source into Kinesis, in the AWS DMS message format."""
+    import signal
     import threading
 
     from consumers import logs
@@ -195,7 +199,7 @@ def capture_cmd(
 
     logs.configure()
     s = _settings(contracts)
-    ep = resolve(s, source_dsn)
+    ep = resolve(s, source_dsn, stream)
     cfg = CaptureConfig(
         source_dsn=ep.source_dsn,
         contracts=load_contracts(s.contracts_dir),
@@ -206,13 +210,14 @@ def capture_cmd(
     )
     sink = KinesisSink(ep.client("kinesis"), ep.stream_name)
     stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop after acknowledging what was put
+        signal.signal(sig, lambda *_: stop.set())
     if duration is not None:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
     capture = Capture(cfg, sink)
-    try:
-        capture.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    capture.run(stop)
     typer.echo(
         f"captured: {sum(capture.stats.loaded.values())} full-load rows, "
         f"{sum(capture.stats.changes.values())} changes in {capture.stats.transactions} "
@@ -281,11 +286,44 @@ def demo_run(
     )
 
 
+def _aws_problem(e: Exception) -> str | None:
+    """One line for the AWS errors a user can fix; None for anything else."""
+    from botocore import exceptions as bx
+
+    if isinstance(e, bx.NoCredentialsError):
+        return (
+            "no AWS credentials found: configure them (AWS_PROFILE, aws configure) for AWS, "
+            "or start the local stack with `cdc local up`"
+        )
+    if isinstance(e, bx.EndpointConnectionError):
+        return (
+            f"cannot reach AWS endpoint {e.kwargs.get('endpoint_url')}: check the network, or "
+            "whether the local stack is up (`cdc local status`)"
+        )
+    if isinstance(e, bx.ClientError):
+        err = e.response.get("Error", {})
+        code, message = err.get("Code", "?"), err.get("Message", "")
+        if code == "ResourceNotFoundException":
+            return f"{message or 'AWS resource not found'}: create it, or pass the right --stream"
+        return (
+            f"AWS call {e.operation_name} failed ({code}: {message}): check permissions and names"
+        )
+    return None
+
+
 def main() -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         app()
     except CdcError as e:
         typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except (BotoCoreError, ClientError) as e:
+        problem = _aws_problem(e)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

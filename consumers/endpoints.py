@@ -23,7 +23,9 @@ class Endpoints:
         return aws.client(service, endpoint_url=self.aws_endpoint_url, region=self.region)
 
 
-def resolve(settings: Settings, source_dsn: str | None = None) -> Endpoints:
+def resolve(
+    settings: Settings, source_dsn: str | None = None, stream: str | None = None
+) -> Endpoints:
     """Explicit values win; the rest comes from the running local stack.
     Without a local stack, AWS is the real one (or $CDC_AWS_ENDPOINT_URL)."""
     state = load_state(settings)
@@ -37,11 +39,11 @@ def resolve(settings: Settings, source_dsn: str | None = None) -> Endpoints:
             source_dsn=source_dsn,
             aws_endpoint_url=os.environ.get("CDC_AWS_ENDPOINT_URL") or None,
             region=settings.region,
-            stream_name=settings.stream_name,
+            stream_name=stream or settings.stream_name,
         )
     return Endpoints(
         source_dsn=source_dsn or state.dsn("source"),
         aws_endpoint_url=state.aws_endpoint_url,
         region=state.region,
-        stream_name=state.stream_name,
+        stream_name=stream or state.stream_name,
     )

@@ -9,7 +9,7 @@ Hand-off with no gap and no overlap, as DMS does it for PostgreSQL:
 Durability: the slot is acknowledged (flush LSN) only up to the end of the last transaction
 whose records Kinesis has accepted, so a kill -9 at any moment loses nothing: on restart the slot
 replays from the last acknowledged commit (records after it may be put twice: at-least-once).
-A full load that did not finish is redone from a new slot. A rolled-back transaction never
+A full load that did not finish is redone (see `Capture.full_load`). A rolled-back transaction never
 reaches the slot (pgoutput decodes committed transactions only), so it emits nothing.
 """
 
@@ -219,33 +219,42 @@ class Capture:
     # ------------------------------------------------------------------ full load
 
     def full_load(self, layouts: dict[str, list[str]]) -> None:
-        """Create the slot, exporting its snapshot, and load every table inside it."""
+        """Create the slot, exporting its snapshot, and load every table inside it.
+
+        A full load that was interrupted (the slot exists, the load never finished) is redone
+        from a fresh snapshot while the slot is kept: the slot still streams every change since
+        the first attempt's consistent point, and `load` rows rank below every change, so the
+        warehouse converges (load rows of the first attempt for since-deleted rows are removed
+        by the streamed deletes)."""
         with self._sql() as conn:
-            if self._slot_exists(conn):
-                # A full load that did not finish: start over from a new consistent point.
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (self.cfg.slot,))
+            resume = self._slot_exists(conn)
         self._save_state(full_load_complete=False)
-        repl = self._replication()
+        repl = None
+        snapshot = None
         try:
-            cur = repl.cursor()
-            cur.execute(
-                f"CREATE_REPLICATION_SLOT {quote_ident(self.cfg.slot)} LOGICAL pgoutput "
-                "EXPORT_SNAPSHOT"
-            )
-            _, consistent_point, snapshot, _ = cur.fetchone()
+            if not resume:
+                repl = self._replication()
+                cur = repl.cursor()
+                cur.execute(
+                    f"CREATE_REPLICATION_SLOT {quote_ident(self.cfg.slot)} LOGICAL pgoutput "
+                    "EXPORT_SNAPSHOT"
+                )
+                _, _, snapshot, _ = cur.fetchone()
             self.slot_ready.set()
             with self._sql() as conn:
                 conn.autocommit = False
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
-                conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'".encode())
+                if snapshot is not None:
+                    conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'".encode())
                 for c in self.tables:
                     self._load_table(conn, c, layouts[c.qualified])
                 conn.rollback()
         finally:
-            repl.close()
+            if repl is not None:
+                repl.close()
         self.sink.flush()
-        self._save_state(full_load_complete=True, consistent_point=consistent_point)
+        self._save_state(full_load_complete=True)
         self.stats.full_load_done = True
 
     def _load_table(
@@ -321,7 +330,6 @@ class Capture:
         renderers: dict[int, TableRenderer] = {}
         xid = record_id = final_lsn = 0
         commit_ts = ""
-        in_txn = False
         last_commit_end = 0
         unacked = 0
         last_ack = time.monotonic()
@@ -380,11 +388,11 @@ class Capture:
                 self.stats.changes[r.contract.qualified] += 1
                 unacked += 1
             elif isinstance(m, pgoutput.Begin):
-                xid, final_lsn, record_id, in_txn = m.xid, m.final_lsn, 0, True
+                xid, final_lsn, record_id = m.xid, m.final_lsn, 0
                 commit_ts = iso_utc(m.commit_ts_us)
                 b.timestamp = now_iso()
             elif isinstance(m, pgoutput.Commit):
-                last_commit_end, in_txn = m.end_lsn, False
+                last_commit_end = m.end_lsn
                 self.stats.transactions += 1
                 if (
                     unacked >= ACK_EVERY_MESSAGES

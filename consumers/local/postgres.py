@@ -82,7 +82,9 @@ def choose_data_dir(state_dir: Path) -> Path:
     )
     if probe.returncode == 0:
         return wanted
-    return Path(tempfile.mkdtemp(prefix="cdc-pg-")) / "pg"
+    private = Path(tempfile.mkdtemp(prefix="cdc-pg-"))
+    private.chmod(0o755)  # mkdtemp makes it 0700: the server user must be able to enter it
+    return private / "pg"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,253 @@
+"""The local capture against a real PostgreSQL (pgoutput) and the moto Kinesis server."""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import threading
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from consumers.contracts.model import TableContract
+from consumers.demo.data import toast_text
+from consumers.demo.load import create_tables, load_demo
+from consumers.demo.workload import Workload
+from tests.conftest import read_stream
+from tests.oracle import replay, source_rows
+
+pytestmark = pytest.mark.integration
+
+
+def _by_op(records: list[dict[str, Any]], table: str, op: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in records
+        if r["metadata"]["table-name"] == table and r["metadata"]["operation"] == op
+    ]
+
+
+def test_full_load_with_concurrent_writes_matches_the_source(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    load_demo(source_dsn, contracts)
+    workload = Workload(source_dsn, seed=3)
+    stop = threading.Event()
+    writer = threading.Thread(target=workload.run, args=(400, stop, 6))
+    writer.start()  # writes before, during and after the snapshot is taken
+    h = capture_factory(source_dsn, stream, contracts)
+    writer.join()
+    h.drain()
+    h.close()
+    records = read_stream(local_stack, stream)
+    assert replay(records, contracts) == source_rows(source_dsn, contracts, dms)
+    loads = [r for r in records if r["metadata"]["operation"] == "load"]
+    assert len(loads) == sum(h.capture.stats.loaded.values()) > 900
+    assert sum(workload.written.values()) > 500
+
+
+def test_each_change_operation_has_the_dms_shape(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO address VALUES (1, '1 High St', NULL, NULL, 'Leeds', 'LS1', 'UK', "
+            "'0113', '2024-01-01 10:00', '2024-01-01 10:00')"
+        )
+        conn.execute("UPDATE address SET address_line_2 = 'Flat 2' WHERE address_id = 1")
+        conn.execute("UPDATE address SET address_line_2 = NULL WHERE address_id = 1")
+        conn.execute("UPDATE address SET address_id = 2 WHERE address_id = 1")  # key change
+        conn.execute("DELETE FROM address WHERE address_id = 2")
+        with conn.transaction():  # one transaction, three rows
+            for i in (10, 11, 12):
+                conn.execute("INSERT INTO currency VALUES (%s, 'GBP', now(), now())", (i,))
+    h.drain()
+    h.close()
+    records = read_stream(local_stack, stream)
+    columns = [c.name for c in next(c for c in contracts if c.name == "address").columns]
+
+    (insert,) = _by_op(records, "address", "insert")
+    assert list(insert) == ["data", "metadata"]
+    assert list(insert["data"]) == columns  # IncludeNullAndEmpty: every column, in order
+    assert insert["data"]["address_line_2"] is None
+    meta = insert["metadata"]
+    assert list(meta) == [
+        "timestamp",
+        "record-type",
+        "operation",
+        "partition-key-type",
+        "partition-key-value",
+        "schema-name",
+        "table-name",
+        "transaction-id",
+        "transaction-record-id",
+        "commit-timestamp",
+        "stream-position",
+    ]  # fmt: skip  (the session's first record has no prev-transaction-*)
+    assert meta["partition-key-value"] == "public.address.1"
+    commit, record_id, change = meta["stream-position"].split(".")
+    assert record_id == "1" and len(commit) == len(change) == 17 and commit[8] == "/"
+
+    updates = _by_op(records, "address", "update")
+    assert [u["data"]["address_line_2"] for u in updates] == ["Flat 2", None, None]
+    assert [u["before-image"] for u in updates] == [{}, {}, {"address_id": 1}]
+    assert updates[2]["data"]["address_id"] == 2
+    assert list(updates[0]) == ["data", "before-image", "metadata"]
+    chained = updates[0]["metadata"]
+    assert (chained["prev-transaction-id"], chained["prev-transaction-record-id"]) == (
+        meta["transaction-id"],
+        1,
+    )
+    assert list(chained).index("prev-transaction-id") == 9
+
+    (delete,) = _by_op(records, "address", "delete")
+    assert delete["data"]["address_id"] == 2
+    assert {k for k, v in delete["data"].items() if v is not None} == {"address_id"}
+
+    txn = _by_op(records, "currency", "insert")
+    assert len({r["metadata"]["transaction-id"] for r in txn}) == 1
+    assert sorted(r["metadata"]["transaction-record-id"] for r in txn) == [1, 2, 3]
+
+
+def test_rolled_back_transactions_emit_nothing(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    with psycopg.connect(source_dsn) as conn:
+        conn.execute("INSERT INTO currency VALUES (1, 'GBP', now(), now())")
+        conn.rollback()
+        conn.execute("INSERT INTO currency VALUES (2, 'USD', now(), now())")
+        conn.commit()
+    h.drain()
+    h.close()
+    data = [r for r in read_stream(local_stack, stream) if r["metadata"]["record-type"] == "data"]
+    assert [r["data"]["currency_id"] for r in data] == [2]
+
+
+def test_toast_update_and_unchanged_toast(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    big = toast_text(random.Random(1), 30_000)  # incompressible: stored out of line
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO type_zoo (id, c_text) VALUES (1, %s)", (big,))
+    h = capture_factory(source_dsn, stream, contracts)
+    bigger = big[::-1] + "tail"
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE type_zoo SET c_text = %s WHERE id = 1", (bigger,))
+        conn.execute("UPDATE type_zoo SET c_int = 5 WHERE id = 1")  # leaves c_text untouched
+    h.drain()
+    h.close()
+    records = read_stream(local_stack, stream)
+    (load,) = _by_op(records, "type_zoo", "load")
+    assert load["data"]["c_text"] == big
+    toast, untouched = _by_op(records, "type_zoo", "update")
+    assert toast["data"]["c_text"] == bigger
+    assert "c_text" not in untouched["data"] and untouched["data"]["c_int"] == 5
+    assert replay(records, contracts) == source_rows(source_dsn, contracts, dms)
+
+
+def test_every_type_zoo_value_round_trips_losslessly(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO type_zoo VALUES (1, -32768, 2147483647, 9223372036854775807, "
+            "'-123456789012.000001', '12345678901234567890.123456789012345678901234567890', "
+            "'3.4028235e38', '1.7976931348623157e308', true, 'ünï ✓', %s, 'ab', "
+            "'0001-01-01', '23:59:59.999999', '2024-02-29 12:00:00.000001', "
+            "'2024-02-29 23:59:59.5+05:30', '1 year 2 mons 3 days 04:05:06.789', "
+            "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": 1,  \"a\": 2}', "
+            "'{\"b\": [1, 2.50]}', '\\x00ff10', ARRAY['a', 'b c', NULL, '\"q\"', 'x\\y'], "
+            "ARRAY[1, NULL, -2147483648], 'sad')",
+            ("tab\there\nnewline\\backslash",),
+        )
+        conn.execute(
+            "INSERT INTO type_zoo (id, c_bigint, c_real, c_double, c_numeric, c_timestamp) "
+            "VALUES (2, 9007199254740993, 'NaN', '-Infinity', 'NaN', 'infinity')"
+        )
+        conn.execute("INSERT INTO type_zoo (id) VALUES (3)")
+    h.drain()
+    h.close()
+    rows = {
+        r["data"]["id"]: r["data"]
+        for r in _by_op(read_stream(local_stack, stream), "type_zoo", "insert")
+    }
+    one = rows[1]
+    assert one["c_smallint"] == -32768 and one["c_int"] == 2147483647
+    assert one["c_bigint"] == 9223372036854775807
+    assert Decimal(one["c_numeric_ps"]) == Decimal("-123456789012.000001")
+    assert one["c_numeric"] == "12345678901234567890.123456789012345678901234567890"
+    assert one["c_real"] == pytest.approx(3.4028235e38, rel=1e-7)
+    assert one["c_double"] == 1.7976931348623157e308
+    assert one["c_bool"] is True and one["c_varchar"] == "ünï ✓"
+    assert one["c_text"] == "tab\there\nnewline\\backslash"
+    assert one["c_char"] == "ab   "  # char(5) keeps its padding
+    assert one["c_date"] == "0001-01-01"
+    assert one["c_time"] == "23:59:59.999999"
+    assert one["c_timestamp"] == "2024-02-29T12:00:00.000001"
+    assert one["c_timestamptz"] == "2024-02-29T18:29:59.500000Z"
+    assert one["c_interval"] == "P1Y2M3DT4H5M6.789S"
+    assert one["c_uuid"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert one["c_json"] == '{"a": 1,  "a": 2}'  # json keeps its text exactly
+    assert one["c_jsonb"] == '{"b": [1, 2.50]}'
+    assert base64.b64decode(one["c_bytea"]) == b"\x00\xff\x10"
+    assert one["c_text_array"] == '{a,"b c",NULL,"\\"q\\"","x\\\\y"}'
+    assert one["c_int_array"] == "{1,NULL,-2147483648}"
+    assert one["c_mood"] == "sad"
+    two = rows[2]
+    assert two["c_bigint"] == 2**53 + 1  # beyond a double's exact range
+    assert two["c_real"] == "NaN" and two["c_double"] == "-Infinity"
+    assert two["c_numeric"] == "NaN" and two["c_timestamp"] == "infinity"
+    three = rows[3]
+    assert all(v is None for k, v in three.items() if k != "id")
+    assert not any(isinstance(v, float) and math.isnan(v) for v in two.values())
+
+
+def test_added_column_and_truncate_are_control_records(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO currency VALUES (1, 'GBP', now(), now())")
+        conn.execute("ALTER TABLE currency ADD COLUMN currency_name text")
+        conn.execute("INSERT INTO currency VALUES (2, 'USD', now(), now(), 'US dollar')")
+        conn.execute("TRUNCATE payment_type")
+    h.drain()
+    h.close()
+    records = read_stream(local_stack, stream)
+    (added,) = _by_op(records, "currency", "add-column")
+    assert added["metadata"]["record-type"] == "control"
+    assert added["control"]["columns"] == ["currency_name"]
+    assert "currency_name" in added["control"]["table-def"]["columns"]
+    (second,) = [r for r in _by_op(records, "currency", "insert") if r["data"]["currency_id"] == 2]
+    assert second["data"]["currency_name"] == "US dollar"  # passed on, not dropped
+    assert _by_op(records, "payment_type", "truncate-table")
+
+
+def test_control_records_describe_each_table_at_full_load(
+    local_stack, source_dsn, stream, contracts: list[TableContract], dms, capture_factory
+):
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    h.drain()
+    h.close()
+    creates = [
+        r for r in read_stream(local_stack, stream) if r["metadata"]["operation"] == "create-table"
+    ]
+    assert {r["metadata"]["table-name"] for r in creates} == {c.name for c in contracts}
+    sales = next(r for r in creates if r["metadata"]["table-name"] == "sales_order")
+    assert sales["control"]["table-def"]["columns"]["unit_price"] == {
+        "type": "NUMERIC", "nullable": False, "precision": 10, "scale": 2,
+    }  # fmt: skip
+    assert sales["control"]["table-def"]["primary-key"] == ["sales_order_id"]
+    assert sales["metadata"]["partition-key-type"] == "task-id"
