@@ -209,6 +209,7 @@ def capture_cmd(
         stream=ep.stream_name,
     )
     sink = KinesisSink(ep.client("kinesis"), ep.stream_name)
+    sink.check_stream()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop after acknowledging what was put
         signal.signal(sig, lambda *_: stop.set())

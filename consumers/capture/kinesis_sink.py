@@ -49,6 +49,19 @@ class KinesisSink:
         self.buffer_bytes = 0
         self.put = Counter[str]()
 
+    def check_stream(self) -> None:
+        """Fail fast, before any slot is created, if the stream is missing or not writable."""
+        try:
+            summary = self.client.describe_stream_summary(StreamName=self.stream)
+        except self.client.exceptions.ResourceNotFoundException:
+            raise TerminalError(
+                f"Kinesis stream {self.stream} does not exist: create it (`cdc local up` "
+                "creates the local one) or pass --stream"
+            ) from None
+        status = summary["StreamDescriptionSummary"]["StreamStatus"]
+        if status not in ("ACTIVE", "UPDATING"):
+            raise TransientError(f"Kinesis stream {self.stream} is {status}: retry once ACTIVE")
+
     def add(self, record: Record) -> None:
         size = len(record.data) + len(record.partition_key.encode())
         if size > MAX_RECORD_BYTES:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from consumers.errors import StackError
+from consumers.local.processes import alive, wait_gone
 
 
 def start(port: int, log: Path) -> int:
@@ -45,21 +46,6 @@ def answers(port: int) -> bool:
         return False
 
 
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours still "exists"; reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
-
-
 def stop(pid: int | None, timeout: float = 10) -> None:
     """SIGTERM the server's process group, then SIGKILL if it has not gone within `timeout`."""
     if not alive(pid):
@@ -67,11 +53,7 @@ def stop(pid: int | None, timeout: float = 10) -> None:
     assert pid is not None
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(pid):
+    if not wait_gone(pid, timeout):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while alive(pid):
-            time.sleep(0.05)
+        wait_gone(pid, timeout)

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from consumers.errors import StackError
+from consumers.local.processes import alive, wait_gone
 
 DATABASES = ("source", "warehouse")
 _CONF = """
@@ -46,12 +47,12 @@ host replication all 127.0.0.1/32 trust
 
 def find_bindir() -> Path:
     """The directory of initdb/pg_ctl/postgres: $CDC_PG_BINDIR, PATH, or the Debian layout."""
-    candidates = []
     if env := os.environ.get("CDC_PG_BINDIR"):
-        candidates.append(Path(env))
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    if which := shutil.which("pg_ctl"):
-        candidates.append(Path(which).resolve().parent)
+        candidates = [Path(env)]  # an explicit choice is not second-guessed
+    else:
+        candidates = [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+        if which := shutil.which("pg_ctl"):
+            candidates.append(Path(which).resolve().parent)
     for d in candidates:
         if all((d / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
             return d
@@ -130,11 +131,7 @@ class Cluster:
             pid = int(pidfile.read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if alive(pid) else None
 
     def start(self) -> None:
         if self.pid() is not None:
@@ -165,12 +162,15 @@ class Cluster:
                     conn.execute(f'CREATE DATABASE "{db}"')
 
     def stop(self) -> None:
-        if self.pid() is None:
+        pid = self.pid()
+        if pid is None:
             return
         _run(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
             "stopping PostgreSQL",
         )
+        if not wait_gone(pid, 30):
+            raise StackError(f"PostgreSQL (PID {pid}) did not exit: stop it with kill {pid}")
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -21,6 +21,7 @@ from consumers import aws
 from consumers.errors import StackError
 from consumers.local import moto
 from consumers.local.postgres import Cluster, choose_data_dir, find_bindir
+from consumers.local.processes import alive
 from consumers.settings import Settings
 
 
@@ -140,7 +141,7 @@ def up(settings: Settings) -> StackState:
             "free it, or run `cdc local down` and set CDC_PG_PORT to a free port"
         )
     cluster.start()
-    if not moto.alive(state.moto_pid):
+    if not alive(state.moto_pid):
         if not _port_free(state.moto_port):
             raise StackError(
                 f"port {state.moto_port} of the moto server is taken by another process: free "
@@ -192,7 +193,7 @@ def status(settings: Settings) -> dict[str, Any]:
     if state is None:
         return {"running": False, "postgres": "stopped", "moto": "stopped"}
     pg_up = state.cluster.pid() is not None
-    moto_up = moto.alive(state.moto_pid) and moto.answers(state.moto_port)
+    moto_up = alive(state.moto_pid) and moto.answers(state.moto_port)
     return {
         "running": pg_up and moto_up,
         "postgres": "running" if pg_up else "stopped",

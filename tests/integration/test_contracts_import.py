@@ -1,0 +1,82 @@
+"""`cdc contracts import` against hand-made databases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from consumers.contracts.model import load_contracts
+from consumers.contracts.types import Kind
+from consumers.demo.load import create_tables
+
+pytestmark = pytest.mark.integration
+
+
+def cdc(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumers", *args],
+        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+
+
+def test_import_of_a_hand_made_database(source_dsn, cli_env, tmp_path):
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TYPE colour AS ENUM ('red', 'green')")
+        conn.execute(
+            "CREATE TABLE orders (order_id bigint, line smallint, note character varying(20), "
+            "code character(2) NOT NULL, amount decimal(9,3) NOT NULL, ratio numeric, "
+            "placed timestamp with time zone, tags text[], paint colour, doc jsonb, "
+            "PRIMARY KEY (order_id, line))"
+        )
+        conn.execute("CREATE TABLE events (at timestamp, payload json)")  # no primary key
+    out = tmp_path / "contracts"
+    proc = cdc("contracts", "import", "--source-dsn", source_dsn, "--out", str(out), env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "events has no primary key" in proc.stderr and "REPLICA IDENTITY FULL" in proc.stderr
+    by_name = {c.name: c for c in load_contracts(out)}
+    orders = by_name["orders"]
+    assert orders.primary_key == ("order_id", "line")
+    kinds = {c.name: c.kind for c in orders.columns}
+    assert kinds == {
+        "order_id": Kind.INT8, "line": Kind.INT2, "note": Kind.TEXT, "code": Kind.TEXT,
+        "amount": Kind.DECIMAL, "ratio": Kind.NUMERIC, "placed": Kind.TIMESTAMPTZ,
+        "tags": Kind.TEXT_ARRAY, "paint": Kind.ENUM, "doc": Kind.JSONB,
+    }  # fmt: skip
+    sql = {c.name: c.sql_type for c in orders.columns}
+    assert sql["note"] == "varchar(20)" and sql["code"] == "char(2)"
+    assert sql["amount"] == "numeric(9,3)" and sql["paint"] == "colour"
+    assert orders.column("paint").enum_symbols == ("red", "green")
+    assert not orders.column("code").nullable and orders.column("note").nullable
+    assert not orders.column("order_id").nullable  # primary key columns are NOT NULL
+    assert by_name["events"].append_only and by_name["events"].primary_key == ()
+
+
+def test_import_of_the_demo_database_reproduces_the_shipped_types(
+    source_dsn, cli_env, contracts, tmp_path
+):
+    create_tables(source_dsn, contracts)
+    out = tmp_path / "contracts"
+    proc = cdc("contracts", "import", "--source-dsn", source_dsn, "--out", str(out), env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    imported = {c.qualified: c for c in load_contracts(out)}
+    for shipped in contracts:
+        got = imported[shipped.qualified]
+        assert got.primary_key == shipped.primary_key
+        assert [(c.name, c.sql_type, c.kind, c.nullable, c.avro) for c in got.columns] == [
+            (c.name, c.sql_type, c.kind, c.nullable, c.avro) for c in shipped.columns
+        ]
+
+
+def test_import_errors_name_the_fix(source_dsn, cli_env, tmp_path):
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE geo (id int PRIMARY KEY, spot point)")
+    args = ["contracts", "import", "--source-dsn", source_dsn, "--out", str(tmp_path)]
+    proc = cdc(*args, env=cli_env)
+    assert proc.returncode == 2 and "point" in proc.stderr and "--tables" in proc.stderr
+    proc = cdc(*args, "--tables", "nope", env=cli_env)
+    assert proc.returncode == 2 and "nope" in proc.stderr and "geo" in proc.stderr
+    proc = cdc(*args, "--schema", "empty", env=cli_env)
+    assert proc.returncode == 2 and "--schema" in proc.stderr

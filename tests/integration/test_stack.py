@@ -1,0 +1,103 @@
+"""`cdc local up | down | status`, and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from consumers.local import stack
+from consumers.local.processes import alive
+from consumers.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def cdc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumers", *args],
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_up_is_idempotent_status_prints_endpoints_and_down_stops_everything(tmp_path):
+    env = {**os.environ, "CDC_STATE_DIR": str(tmp_path / "state")}
+    assert cdc("local", "up", env=env).returncode == 0
+    first = stack.load_state(Settings(state_dir=tmp_path / "state"))
+    assert cdc("local", "up", env=env).returncode == 0  # again: nothing new started
+    second = stack.load_state(Settings(state_dir=tmp_path / "state"))
+    assert first is not None and second is not None
+    assert (first.pg_port, first.moto_pid) == (second.pg_port, second.moto_pid)
+    pg_pid = first.cluster.pid()
+
+    status = cdc("local", "status", "--json", env=env)
+    assert status.returncode == 0
+    st = orjson.loads(status.stdout)
+    assert st["running"] is True
+    assert st["source_dsn"].endswith(f":{first.pg_port}/source")
+    assert st["warehouse_dsn"].endswith(f":{first.pg_port}/warehouse")
+    assert st["aws_endpoint_url"] == f"http://127.0.0.1:{first.moto_port}"
+    assert st["stream_name"] and st["region"]
+    assert set(st["buckets"]) == {"batches", "dead_letters"}
+
+    assert cdc("local", "down", env=env).returncode == 0
+    assert pg_pid is not None and not alive(pg_pid)
+    assert not alive(first.moto_pid)
+    down = cdc("local", "status", "--json", env=env)
+    assert down.returncode == 1 and orjson.loads(down.stdout)["running"] is False
+
+
+def test_taken_port_is_a_one_line_error(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = {**os.environ, "CDC_STATE_DIR": str(tmp_path), "CDC_PG_PORT": str(port)}
+        line = one_line_error(cdc("local", "up", env=env))
+    assert f"port {port}" in line and "CDC_PG_PORT" in line
+
+
+def test_missing_postgres_binaries_is_a_one_line_error(tmp_path):
+    env = {**os.environ, "CDC_STATE_DIR": str(tmp_path), "CDC_PG_BINDIR": str(tmp_path)}
+    line = one_line_error(cdc("local", "up", env=env))
+    assert "initdb" in line and "CDC_PG_BINDIR" in line
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, cli_env, local_stack):
+    line = one_line_error(cdc("capture", "--contracts", str(tmp_path / "nope"), env=cli_env))
+    assert "--contracts" in line
+    line = one_line_error(
+        cdc("capture", "--source-dsn", "postgresql://postgres@127.0.0.1:1/x", env=cli_env)
+    )
+    assert "cannot connect to the source" in line
+    no_stack = {**os.environ, "CDC_STATE_DIR": str(tmp_path)}
+    line = one_line_error(cdc("demo", "load", env=no_stack))
+    assert "cdc local up" in line
+    line = one_line_error(cdc("capture", "--stream", "no-such-stream", env=cli_env))
+    assert "no-such-stream does not exist" in line and "--stream" in line
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "public.x.avsc").write_text('{"type": "record", "name": "x", "fields": [')
+    line = one_line_error(cdc("contracts", "validate", "--contracts", str(bad)))
+    assert "public.x.avsc" in line and "JSON" in line
+
+
+def test_capture_of_a_table_missing_at_the_source_names_the_fix(source_dsn, cli_env):
+    line = one_line_error(cdc("capture", "--source-dsn", source_dsn, env=cli_env))
+    assert "does not exist in the source" in line and "cdc demo load" in line

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+
+from consumers.capture.render import converter, copy_field
+from consumers.contracts.types import Kind
+
+CASES = [
+    (Kind.INT2, b"-32768", -32768),
+    (Kind.INT8, b"9223372036854775807", 9223372036854775807),
+    (Kind.DECIMAL, b"-12.30", "-12.30"),
+    (Kind.NUMERIC, b"1.0000000000000000000000000001", "1.0000000000000000000000000001"),
+    (Kind.FLOAT4, b"0.1", 0.1),
+    (Kind.FLOAT8, b"-Infinity", "-Infinity"),
+    (Kind.FLOAT8, b"NaN", "NaN"),
+    (Kind.BOOL, b"t", True),
+    (Kind.BOOL, b"f", False),
+    (Kind.TEXT, "ünï".encode(), "ünï"),
+    (Kind.DATE, b"2024-02-29", "2024-02-29"),
+    (Kind.TIME, b"12:34:56", "12:34:56.000000"),
+    (Kind.TIME, b"12:34:56.5", "12:34:56.500000"),
+    (Kind.TIMESTAMP, b"2024-02-29 12:34:56.123", "2024-02-29T12:34:56.123000"),
+    (Kind.TIMESTAMP, b"infinity", "infinity"),
+    (Kind.TIMESTAMPTZ, b"2024-02-29 12:34:56+00", "2024-02-29T12:34:56.000000Z"),
+    (Kind.TIMESTAMPTZ, b"2024-02-29 12:34:56.000001+00", "2024-02-29T12:34:56.000001Z"),
+    (Kind.INTERVAL, b"P1Y2M3DT4H5M6.789S", "P1Y2M3DT4H5M6.789S"),
+    (Kind.BYTEA, b"\\x00ff", base64.b64encode(b"\x00\xff").decode()),
+    (Kind.TEXT_ARRAY, b'{a,"b c",NULL}', '{a,"b c",NULL}'),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), CASES)
+def test_rendering_with_the_shipped_settings(dms, kind, text, expected):
+    value = converter(kind, dms)(text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_rendering_without_the_lossless_settings_matches_dms_defaults(dms):
+    plain = dataclasses.replace(
+        dms,
+        use_large_integer_value=False,
+        map_boolean_as_boolean=False,
+        map_unbounded_numeric_as_string=False,
+    )
+    assert converter(Kind.INT8, plain)(b"9007199254740993") == 9007199254740992.0  # a double
+    assert converter(Kind.BOOL, plain)(b"t") == "true"
+    assert converter(Kind.NUMERIC, plain)(b"1.23456789") == "1.234568"  # NUMERIC(28,6)
+    assert converter(None, plain)(b"anything") == "anything"  # a column the contract lacks
+
+
+def test_copy_text_fields():
+    assert copy_field(b"\\N") is None
+    assert copy_field(b"plain") == b"plain"
+    assert copy_field(b"a\\tb\\nc\\\\d\\re") == b"a\tb\nc\\d\re"
