@@ -45,9 +45,8 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def local_stack(stack_settings: Settings) -> Iterator[stack.StackState]:
-    state = stack.up(stack_settings)
-    try:
-        yield state
+    try:  # down() also cleans up after an up() that failed half way
+        yield stack.up(stack_settings)
     finally:
         stack.down(stack_settings)
 

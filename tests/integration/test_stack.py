@@ -38,6 +38,13 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_up_is_idempotent_status_prints_endpoints_and_down_stops_everything(tmp_path):
     env = {**os.environ, "CDC_STATE_DIR": str(tmp_path / "state")}
+    try:
+        _up_status_down(tmp_path, env)
+    finally:  # whatever failed, stop what the test started
+        stack.down(Settings(state_dir=tmp_path / "state"))
+
+
+def _up_status_down(tmp_path, env):
     assert cdc("local", "up", env=env).returncode == 0
     first = stack.load_state(Settings(state_dir=tmp_path / "state"))
     assert cdc("local", "up", env=env).returncode == 0  # again: nothing new started
