@@ -14,6 +14,7 @@ Run: make bench   (writes bench/results/capture.json)
 from __future__ import annotations
 
 import select
+import shutil
 import sys
 import tempfile
 import threading
@@ -122,6 +123,7 @@ def main() -> int:
         return run(settings, state)
     finally:
         stack.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def run(settings: Settings, state: stack.StackState) -> int:

@@ -38,6 +38,7 @@ from consumers.capture.messages import MessageBuilder, TableRenderer, iso_utc, n
 from consumers.capture.render import copy_field, libpq_options
 from consumers.contracts.ddl import quote_ident
 from consumers.contracts.model import TableContract
+from consumers.db import connect, first_line
 from consumers.errors import CdcError, TerminalError
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,6 @@ class CaptureStats:
     full_load_done: bool = False
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 class Capture:
     def __init__(self, cfg: CaptureConfig, sink: Sink) -> None:
         self.cfg = cfg
@@ -120,15 +116,7 @@ class Capture:
     # ------------------------------------------------------------------ setup
 
     def _sql(self) -> psycopg.Connection[tuple[Any, ...]]:
-        try:
-            return psycopg.connect(
-                self.cfg.source_dsn, autocommit=True, connect_timeout=5, options=libpq_options()
-            )
-        except psycopg.OperationalError as e:
-            raise CdcError(
-                f"cannot connect to the source ({_first_line(e)}): check --source-dsn, "
-                "or start the local stack with `cdc local up`"
-            ) from None
+        return connect(self.cfg.source_dsn, autocommit=True, options=libpq_options())
 
     def _replication(self) -> Any:
         try:
@@ -140,7 +128,7 @@ class Capture:
             )
         except psycopg2.OperationalError as e:
             raise CdcError(
-                f"cannot open a replication connection to the source ({_first_line(e)}): "
+                f"cannot open a replication connection to the source ({first_line(e)}): "
                 "the user needs the REPLICATION attribute and pg_hba.conf a replication entry"
             ) from None
 

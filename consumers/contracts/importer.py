@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
-import psycopg
 
 from consumers.contracts.model import IDENTIFIER, Column, TableContract
 from consumers.contracts.types import (
@@ -24,6 +22,7 @@ from consumers.contracts.types import (
     kind_of,
     supported_sql_types,
 )
+from consumers.db import connect
 from consumers.errors import CdcError, ContractError
 
 _COLUMNS = """
@@ -48,14 +47,6 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname
 """
 
 
-def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
-    try:
-        return psycopg.connect(dsn, connect_timeout=5)
-    except psycopg.OperationalError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
-        raise CdcError(f"cannot connect to the source ({first}): check --source-dsn") from None
-
-
 def import_contracts(
     dsn: str,
     schema: str,
@@ -64,7 +55,7 @@ def import_contracts(
     warn: Callable[[str], None],
 ) -> list[Path]:
     written: list[Path] = []
-    with _connect(dsn) as conn, conn.cursor() as cur:
+    with connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(_TABLES, (schema,))
         existing = [r[0] for r in cur.fetchall()]
         if not existing:

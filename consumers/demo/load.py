@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import Any
-
-import psycopg
 
 from consumers.contracts.ddl import quote_ident, source_ddl
 from consumers.contracts.model import TableContract
+from consumers.db import connect
 from consumers.demo.data import seed_rows
-from consumers.errors import CdcError
-
-
-def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
-    try:
-        return psycopg.connect(dsn, connect_timeout=5, **kwargs)
-    except psycopg.OperationalError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "connection failed"
-        raise CdcError(
-            f"cannot connect to the source ({first}): check --source-dsn, or start the local "
-            "stack with `cdc local up`"
-        ) from None
 
 
 def create_tables(dsn: str, contracts: list[TableContract]) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 
+from consumers.db import connect
 from consumers.demo import data
-from consumers.demo.load import connect
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 

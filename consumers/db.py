@@ -1,0 +1,25 @@
+"""PostgreSQL connections with one-line errors (psycopg 3; replication uses psycopg2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from consumers.errors import CdcError
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+    """Connect to the source, or fail with one line naming the fix."""
+    try:
+        return psycopg.connect(dsn, connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as e:
+        raise CdcError(
+            f"cannot connect to the source ({first_line(e)}): check --source-dsn, or start "
+            "the local stack with `cdc local up`"
+        ) from None
