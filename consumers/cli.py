@@ -226,6 +226,108 @@ def capture_cmd(
     )
 
 
+# ---------------------------------------------------------------- consume
+
+
+def consumer_env(settings: Settings, endpoint_url: str | None, region: str) -> dict[str, str]:
+    """What a processor subprocess needs to know, as CDC_* variables."""
+    env = {
+        "CDC_CONTRACTS": str(settings.contracts_dir),
+        "CDC_BATCH_BUCKET": settings.batch_bucket,
+        "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,
+        "CDC_REGION": region,
+    }
+    if endpoint_url:
+        env["CDC_AWS_ENDPOINT_URL"] = endpoint_url
+    return env
+
+
+@app.command("consume")
+def consume_cmd(
+    contracts: ContractsOpt = None,
+    stream: Annotated[
+        str | None, typer.Option("--stream", help="Kinesis stream. Default: the local stack's.")
+    ] = None,
+    application: Annotated[
+        str, typer.Option("--application-name", help="KCL application (lease table) name.")
+    ] = "totesys-cdc-consumer",
+    initial_position: Annotated[
+        str,
+        typer.Option(
+            "--initial-position",
+            help="Where a shard without a checkpoint starts: TRIM_HORIZON, LATEST or AT_TIMESTAMP.",
+        ),
+    ] = "TRIM_HORIZON",
+    at_timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--at-timestamp", help="ISO time for AT_TIMESTAMP, e.g. 2026-11-24T10:00:00Z."
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after N seconds (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run the KCL record processors over the stream (local MultiLang driver): DMS records
+    become Parquet micro-batches and manifests on S3, checkpointed once durable."""
+    import signal
+    import threading
+    import time
+    from datetime import datetime
+
+    from consumers import logs
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+    from consumers.kcl.driver import INITIAL_POSITIONS, Driver, DriverConfig
+
+    logs.configure()
+    position = initial_position.upper()
+    if position not in INITIAL_POSITIONS:
+        raise CdcError(
+            f"--initial-position {initial_position!r}: use one of {', '.join(INITIAL_POSITIONS)}"
+        )
+    when = None
+    if position == "AT_TIMESTAMP":
+        if not at_timestamp:
+            raise CdcError("--initial-position AT_TIMESTAMP needs --at-timestamp ISO-TIME")
+        try:
+            when = datetime.fromisoformat(at_timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            raise CdcError(
+                f"--at-timestamp {at_timestamp!r} is not an ISO time: e.g. 2026-11-24T10:00:00Z"
+            ) from None
+    s = _settings(contracts)
+    load_contracts(s.contracts_dir)  # fail here, once, rather than in every processor
+    ep = resolve(s, None, stream)
+    ep.client("kinesis").describe_stream_summary(StreamName=ep.stream_name)
+    driver = Driver(
+        DriverConfig(
+            stream=ep.stream_name,
+            application=application,
+            initial_position=position,
+            at_timestamp=when,
+            processor_env=consumer_env(s, ep.aws_endpoint_url, ep.region),
+        ),
+        ep.client("kinesis"),
+        ep.client("dynamodb"),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    driver.start()
+    start = time.monotonic()
+    while not stop.wait(1):
+        driver.check()
+        if duration is not None and time.monotonic() - start >= duration:
+            break
+    driver.stop()
+    views = driver.views.values()
+    typer.echo(
+        f"consumed {sum(v.records for v in views)} records in {sum(v.batches for v in views)} "
+        f"batches; dead letters: {sum(v.dead_letters for v in views)}"
+    )
+
+
 # ---------------------------------------------------------------- demo
 
 

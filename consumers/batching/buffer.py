@@ -1,0 +1,154 @@
+"""Per-shard micro-batches: per-table buffers keyed by primary key, last write wins by version.
+
+Why collapse by key: the warehouse keeps only a row's latest state, so a batch needs only each
+key's newest change (artie-labs/transfer does the same). Merging rules:
+- the change with the higher ordering version wins; equal versions (full-load rows of a redone
+  full load) keep the later one;
+- the winner's unchanged-TOAST columns are filled from the change it replaces, when that one
+  carries them (an insert then an update that did not touch the big column);
+- a primary-key change also buffers a delete of the old key at the same version, so the old row
+  goes even when a later change of the new key replaces the update in the buffer.
+
+A batch is flushed when it holds `max_rows` records, `max_bytes` of raw records, or its oldest
+record is `max_age_seconds` old; the reason is logged. Memory stays within those bounds.
+Values of a change superseded within the batch are not type-checked (only surviving rows are
+written); its record is still counted in the batch it belonged to.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from consumers.errors import CdcError
+from consumers.events.model import DELETE, ChangeEvent, ControlEvent
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    max_rows: int = 20_000
+    max_bytes: int = 16 * 1024 * 1024
+    max_age_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> FlushPolicy:
+        try:
+            policy = cls(
+                max_rows=int(os.environ.get("CDC_FLUSH_MAX_ROWS", cls.max_rows)),
+                max_bytes=int(os.environ.get("CDC_FLUSH_MAX_BYTES", cls.max_bytes)),
+                max_age_seconds=float(os.environ.get("CDC_FLUSH_MAX_AGE", cls.max_age_seconds)),
+            )
+        except ValueError as e:
+            raise CdcError(f"bad CDC_FLUSH_* setting ({e}): use whole numbers / seconds") from None
+        if policy.max_rows < 1 or policy.max_bytes < 1024 or policy.max_age_seconds <= 0:
+            raise CdcError("CDC_FLUSH_MAX_ROWS >= 1, CDC_FLUSH_MAX_BYTES >= 1024, MAX_AGE > 0")
+        return policy
+
+
+class TableBuffer:
+    def __init__(self, key_names: tuple[str, ...]) -> None:
+        self.key_names = key_names
+        self.rows: dict[tuple[object, ...], ChangeEvent] = {}
+
+    def add(self, e: ChangeEvent) -> None:
+        old_key = e.old_key
+        if old_key is not None:
+            old = self.rows.get(old_key)
+            if old is not None and e.unchanged:
+                e = _fill(e, old)
+            self._put(
+                ChangeEvent(
+                    table=e.table,
+                    op=DELETE,
+                    key=old_key,
+                    values=dict(zip(self.key_names, old_key, strict=True)),
+                    version=e.version,
+                    sequence=e.sequence,
+                    commit_ts=e.commit_ts,
+                )
+            )
+        self._put(e)
+
+    def _put(self, e: ChangeEvent) -> None:
+        current = self.rows.get(e.key)
+        if current is None:
+            self.rows[e.key] = e
+            return
+        newer, older = (e, current) if e.version >= current.version else (current, e)
+        if newer.unchanged and older.op != DELETE:
+            newer = _fill(newer, older)
+        self.rows[e.key] = newer
+
+
+def _fill(newer: ChangeEvent, older: ChangeEvent) -> ChangeEvent:
+    """`newer` with its unchanged columns taken from `older` where older has them."""
+    carried = {c: older.values[c] for c in newer.unchanged if c in older.values}
+    if not carried:
+        return newer
+    return replace(
+        newer,
+        values={**newer.values, **carried},
+        unchanged=tuple(c for c in newer.unchanged if c not in carried),
+    )
+
+
+@dataclass
+class DeadLetterNote:
+    sequence: str
+    key: str
+    reason: str
+
+
+@dataclass
+class ShardBatch:
+    policy: FlushPolicy
+    keys: Callable[[str], tuple[str, ...]]  # table → primary key column names
+    clock: Callable[[], float] = time.monotonic
+    tables: dict[str, TableBuffer] = field(default_factory=dict)
+    control: list[ControlEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetterNote] = field(default_factory=list)
+    records: int = 0
+    bytes: int = 0
+    first_sequence: str | None = None
+    last_sequence: str | None = None
+    first_arrival_ms: int | None = None
+    opened_at: float | None = None
+
+    def note(self, sequence: str, arrival_ms: int, size: int) -> None:
+        """Account for one Kinesis record, whatever becomes of it."""
+        if self.first_sequence is None:
+            self.first_sequence = sequence
+            self.first_arrival_ms = arrival_ms
+            self.opened_at = self.clock()
+        self.last_sequence = sequence
+        self.records += 1
+        self.bytes += size
+
+    def add(self, e: ChangeEvent) -> None:
+        buf = self.tables.get(e.table)
+        if buf is None:
+            buf = self.tables[e.table] = TableBuffer(self.keys(e.table))
+        buf.add(e)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(b.rows) for b in self.tables.values())
+
+    def due(self) -> str | None:
+        """Why the batch must be flushed now, or None."""
+        if self.records >= self.policy.max_rows:
+            return "rows"
+        if self.bytes >= self.policy.max_bytes:
+            return "bytes"
+        if (
+            self.opened_at is not None
+            and self.clock() - self.opened_at >= self.policy.max_age_seconds
+        ):
+            return "age"
+        return None
+
+    @property
+    def empty(self) -> bool:
+        return self.records == 0

@@ -1,0 +1,1 @@
+"""DMS Kinesis records become typed change events here, and only here."""

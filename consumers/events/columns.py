@@ -1,0 +1,321 @@
+"""Type a batch of change events into an Arrow table, column by column, against the contract.
+
+Fast path: one Arrow conversion or cast per column (ints, decimals from exact strings, dates,
+timestamps, ...). When a column does not convert in bulk, it is typed value by value so each
+bad value is attributed to its row: those rows are dead-lettered with the reason, the rest are
+written. The Arrow schema (contract columns + `_cdc_*` metadata columns) is the Parquet schema.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consumers.contracts.model import Column, TableContract
+from consumers.contracts.types import Kind, char_length, decimal_precision_scale
+from consumers.events import pgarray
+from consumers.events.model import DELETE, ChangeEvent
+
+UTC_US = pa.timestamp("us", tz="UTC")
+METADATA_FIELDS = [
+    pa.field("_cdc_version", pa.decimal128(38, 0), nullable=False),
+    pa.field("_cdc_op", pa.string(), nullable=False),
+    pa.field("_cdc_commit_ts", UTC_US),
+    pa.field("_cdc_shard", pa.string(), nullable=False),
+    pa.field("_cdc_sequence", pa.string(), nullable=False),
+    pa.field("_cdc_unchanged", pa.list_(pa.string())),
+    pa.field("_cdc_old_key", pa.string()),
+]
+_NUMERIC_RE = r"^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|NaN)$"
+_UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def arrow_type(col: Column) -> pa.DataType:
+    k = col.kind
+    if k is Kind.DECIMAL:
+        return pa.decimal128(*decimal_precision_scale(col.sql_type))
+    return _ARROW[k]
+
+
+_ARROW: dict[Kind, pa.DataType] = {
+    Kind.INT2: pa.int16(),
+    Kind.INT4: pa.int32(),
+    Kind.INT8: pa.int64(),
+    Kind.NUMERIC: pa.string(),  # exact; no fixed precision fits every value
+    Kind.FLOAT4: pa.float32(),
+    Kind.FLOAT8: pa.float64(),
+    Kind.BOOL: pa.bool_(),
+    Kind.TEXT: pa.string(),
+    Kind.DATE: pa.date32(),
+    Kind.TIME: pa.time64("us"),
+    Kind.TIMESTAMP: pa.timestamp("us"),
+    Kind.TIMESTAMPTZ: UTC_US,
+    Kind.INTERVAL: pa.string(),
+    Kind.UUID: pa.string(),
+    Kind.JSON: pa.string(),
+    Kind.JSONB: pa.string(),
+    Kind.BYTEA: pa.binary(),
+    Kind.TEXT_ARRAY: pa.list_(pa.string()),
+    Kind.INT_ARRAY: pa.list_(pa.int32()),
+    Kind.ENUM: pa.string(),
+}
+
+
+def arrow_schema(contract: TableContract) -> pa.Schema:
+    fields = [pa.field(c.name, arrow_type(c), nullable=True) for c in contract.columns]
+    return pa.schema(fields + METADATA_FIELDS)
+
+
+# ---------------------------------------------------------------- value-by-value (slow path)
+
+
+def _int(bits: int) -> Callable[[Any], int]:
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def conv(v: Any) -> int:
+        if isinstance(v, bool):
+            raise ValueError(f"boolean {v} for an integer")
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise ValueError(f"{v} is not a whole number")
+            v = int(v)  # DMS without UseLargeIntegerValue sends bigints as doubles
+        elif isinstance(v, str):
+            v = int(v)
+        if not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{v!r} is out of range for a {bits}-bit integer")
+        return v
+
+    return conv
+
+
+def _decimal(col: Column) -> Callable[[Any], Decimal]:
+    precision, scale = decimal_precision_scale(col.sql_type)
+    quantum = Decimal(1).scaleb(-scale)
+
+    def conv(v: Any) -> Decimal:
+        try:
+            d = Decimal(v) if isinstance(v, str) else Decimal(repr(v))
+        except InvalidOperation:
+            raise ValueError(f"{v!r} is not a decimal number") from None
+        if not d.is_finite():
+            raise ValueError(f"{v!r} is not a finite decimal")
+        q = d.quantize(quantum)
+        if q != d:
+            raise ValueError(f"{v!r} has more than {scale} decimal places")
+        if len(q.as_tuple().digits) > precision:
+            raise ValueError(f"{v!r} has more than {precision} digits")
+        return q
+
+    return conv
+
+
+def _numeric(v: Any) -> str:
+    s = v if isinstance(v, str) else repr(v)
+    try:
+        Decimal(s)
+    except InvalidOperation:
+        raise ValueError(f"{v!r} is not a number") from None
+    return s
+
+
+_FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError("boolean for a float")
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str) and v in _FLOAT_WORDS:
+        return _FLOAT_WORDS[v]
+    raise ValueError(f"{v!r} is not a number")
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if v in ("true", "t", "1", 1):  # MapBooleanAsBoolean off: DMS sends "true"/"false"
+        return True
+    if v in ("false", "f", "0", 0):
+        return False
+    raise ValueError(f"{v!r} is not a boolean")
+
+
+def _text(col: Column) -> Callable[[Any], str]:
+    limit = char_length(col.sql_type)
+    symbols = set(col.enum_symbols)
+
+    def conv(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"{v!r} is not a string")
+        if limit is not None and len(v) > limit:
+            raise ValueError(f"{len(v)} characters, over {col.sql_type}")
+        if symbols and v not in symbols:
+            raise ValueError(f"{v!r} is not one of the enum's values {sorted(symbols)}")
+        if col.kind is Kind.UUID:
+            return str(uuid.UUID(v))
+        return v
+
+    return conv
+
+
+def _date(v: Any) -> date:
+    return date.fromisoformat(v)
+
+
+def _time(v: Any) -> time:
+    return time.fromisoformat(v)
+
+
+def _timestamp(v: Any) -> datetime:
+    d = datetime.fromisoformat(v)
+    if d.tzinfo is not None:
+        raise ValueError(f"{v!r} has a time zone; the column is timestamp without time zone")
+    return d
+
+
+def _timestamptz(v: Any) -> datetime:
+    d = datetime.fromisoformat(v.replace("Z", "+00:00") if isinstance(v, str) else v)
+    if d.tzinfo is None:
+        raise ValueError(f"{v!r} has no time zone; the column is timestamptz")
+    return d.astimezone(UTC)
+
+
+def _bytes(v: Any) -> bytes:
+    try:
+        return base64.b64decode(v, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ValueError("bytea value is not base64") from None
+
+
+def _text_array(v: Any) -> list[str | None]:
+    if isinstance(v, list):
+        return [None if x is None else str(x) for x in v]
+    return pgarray.parse(v)
+
+
+def _int_array(v: Any) -> list[int | None]:
+    items = v if isinstance(v, list) else pgarray.parse(v)
+    to_int = _int(32)
+    return [None if x is None else to_int(x) for x in items]
+
+
+def value_converter(col: Column) -> Callable[[Any], Any]:
+    k = col.kind
+    if k in (Kind.INT2, Kind.INT4, Kind.INT8):
+        return _int({Kind.INT2: 16, Kind.INT4: 32, Kind.INT8: 64}[k])
+    if k is Kind.DECIMAL:
+        return _decimal(col)
+    simple: dict[Kind, Callable[[Any], Any]] = {
+        Kind.NUMERIC: _numeric,
+        Kind.FLOAT4: _float,
+        Kind.FLOAT8: _float,
+        Kind.BOOL: _bool,
+        Kind.DATE: _date,
+        Kind.TIME: _time,
+        Kind.TIMESTAMP: _timestamp,
+        Kind.TIMESTAMPTZ: _timestamptz,
+        Kind.BYTEA: _bytes,
+        Kind.TEXT_ARRAY: _text_array,
+        Kind.INT_ARRAY: _int_array,
+    }
+    return simple.get(k) or _text(col)
+
+
+# ---------------------------------------------------------------- column at a time (fast path)
+
+
+def _all(mask: pa.Array) -> bool:
+    """True when every non-null entry of a boolean mask is true."""
+    return pc.all(mask).as_py() is not False
+
+
+def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
+    k = col.kind
+    if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
+        return pa.array(values, pa.string()).cast(typ)
+    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY):
+        raise ValueError("typed value by value")
+    arr = pa.array(values, typ)
+    limit = char_length(col.sql_type)
+    if (
+        (k is Kind.NUMERIC and not _all(pc.match_substring_regex(arr, _NUMERIC_RE)))
+        or (k is Kind.UUID and not _all(pc.match_substring_regex(arr, _UUID_RE)))
+        or (k is Kind.ENUM and not _all(pc.is_in(arr, pa.array(col.enum_symbols))))
+        or (limit is not None and (pc.max(pc.utf8_length(arr)).as_py() or 0) > limit)
+    ):
+        raise ValueError("a value breaks the contract")
+    return arr
+
+
+def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+    """The column as an Arrow array, and {row: reason} for values that break the contract."""
+    typ = arrow_type(col)
+    try:
+        return _bulk(col, values, typ), {}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
+        pass
+    conv = value_converter(col)
+    typed: list[Any] = []
+    bad: dict[int, str] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            typed.append(None)
+            continue
+        try:
+            typed.append(conv(v))
+        except (ValueError, TypeError, OverflowError) as e:
+            bad[i] = f"column {col.name} ({col.sql_type}): {e}"
+            typed.append(None)
+    return pa.array(typed, typ), bad
+
+
+def _version_array(events: Sequence[ChangeEvent]) -> pa.Array:
+    return pa.array([e.version for e in events], pa.decimal128(38, 0))
+
+
+def to_table(
+    contract: TableContract, events: Sequence[ChangeEvent], shard: str
+) -> tuple[pa.Table, dict[int, str]]:
+    """The events as one Arrow table (rows with bad values removed), and {index: reason}."""
+    bad: dict[int, str] = {}
+    arrays = []
+    for col in contract.columns:
+        name = col.name
+        arr, col_bad = column_array(col, [e.values.get(name) for e in events])
+        for i, reason in col_bad.items():
+            bad.setdefault(i, reason)
+        if not col.nullable and arr.null_count:
+            for i in pc.indices_nonzero(pc.is_null(arr)).to_pylist():
+                e = events[i]
+                if e.op != DELETE and name not in e.unchanged and i not in bad:
+                    bad[i] = f"column {name} is NULL but the contract says NOT NULL"
+        arrays.append(arr)
+    arrays += [
+        _version_array(events),
+        pa.array([e.op for e in events], pa.string()),
+        pa.array([e.commit_ts for e in events], pa.string()).cast(UTC_US),
+        pa.array([shard] * len(events), pa.string()),
+        pa.array([e.sequence for e in events], pa.string()),
+        pa.array(
+            [list(e.unchanged) if e.unchanged else None for e in events], pa.list_(pa.string())
+        ),
+        pa.array(
+            [orjson.dumps(e.old_key).decode() if e.old_key else None for e in events], pa.string()
+        ),
+    ]
+    table = pa.Table.from_arrays(arrays, schema=arrow_schema(contract))
+    if bad:
+        keep = pa.array([i not in bad for i in range(len(events))])
+        table = table.filter(keep)
+    return table, bad

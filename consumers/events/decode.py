@@ -1,0 +1,199 @@
+"""Decode DMS Kinesis JSON into `ChangeEvent` / `ControlEvent`, checking it against the
+contracts. Anything that cannot be trusted raises `DeadLetter` with the reason.
+
+Rules (and why):
+- Ordering version = (commit LSN << 32) | transaction-record-id, from `stream-position`
+  (`<commit LSN>.<record id>.<change LSN>`); never the Kinesis sequence number, which
+  PutRecords retries can reorder. A full-load row (`load`) has version 0: it ranks below every
+  change, so it never overwrites a newer change. Without IncludeTransactionDetails DMS sends no
+  stream-position; the version then falls back to the record's `timestamp` (microseconds)
+  shifted the same way: ordered by capture time, weaker, and documented as such.
+- A column absent from an update's `data` is unchanged (an untouched TOAST value) when its type
+  can be TOASTed; any other absent column is NULL (DMS without IncludeNullAndEmpty omits NULLs).
+- A column the contract lacks (the source added it), an unknown table, a missing or NULL key,
+  or an unknown operation dead-letters the record: never silently dropped.
+- `before-image` whose key differs from `data`'s key marks a primary-key change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from consumers.capture.pgoutput import parse_lsn
+from consumers.contracts.model import TableContract
+from consumers.contracts.types import Kind
+from consumers.events.model import (
+    DATA_OPERATIONS,
+    DELETE,
+    LOAD,
+    UPDATE,
+    ChangeEvent,
+    ControlEvent,
+    DeadLetter,
+)
+
+TOASTABLE = frozenset(
+    {
+        Kind.TEXT,
+        Kind.NUMERIC,
+        Kind.DECIMAL,
+        Kind.JSON,
+        Kind.JSONB,
+        Kind.BYTEA,
+        Kind.TEXT_ARRAY,
+        Kind.INT_ARRAY,
+        Kind.INTERVAL,
+    }
+)
+# Control operations the loader acts on, or that need no action when they match the contract.
+CONTROL_OPERATIONS = frozenset(
+    {
+        "create-table",
+        "drop-table",
+        "truncate-table",
+        "add-column",
+        "drop-column",
+        "rename-column",
+        "rename-table",
+        "column-type-change",
+    }
+)
+
+
+class _Table:
+    __slots__ = ("columns", "contract", "key", "toast", "where")
+
+    def __init__(self, contract: TableContract, where: str) -> None:
+        self.contract = contract
+        self.columns = frozenset(c.name for c in contract.columns)
+        self.key = contract.primary_key
+        self.toast = frozenset(c.name for c in contract.columns if c.kind in TOASTABLE)
+        self.where = where
+
+
+def version_of(meta: dict[str, Any]) -> int:
+    position = meta.get("stream-position")
+    if position:
+        parts = str(position).split(".")
+        try:
+            return (parse_lsn(parts[0]) << 32) | int(parts[1])
+        except (ValueError, IndexError):
+            raise DeadLetter(f"stream-position {position!r} is not <LSN>.<record id>...") from None
+    stamp = meta.get("timestamp")
+    try:
+        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        raise DeadLetter("record has neither a stream-position nor a valid timestamp") from None
+    return int(when.timestamp() * 1_000_000) << 32 | int(meta.get("transaction-record-id", 0))
+
+
+class Decoder:
+    def __init__(self, contracts: list[TableContract], contracts_dir: str = "schemas") -> None:
+        self.tables = {
+            (c.schema, c.name): _Table(c, f"{contracts_dir}/{c.qualified}.avsc") for c in contracts
+        }
+
+    def decode(self, raw: bytes, sequence: str) -> ChangeEvent | ControlEvent:
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise DeadLetter(f"not JSON ({e})") from None
+        meta = msg.get("metadata") if isinstance(msg, dict) else None
+        if not isinstance(meta, dict):
+            raise DeadLetter("not a DMS record: no metadata object")
+        try:
+            record_type = meta["record-type"]
+            op = meta["operation"]
+            schema, name = meta["schema-name"], meta["table-name"]
+        except KeyError as e:
+            raise DeadLetter(f"DMS metadata lacks {e.args[0]!r}") from None
+        if record_type == "control":
+            return self._control(msg, meta, op, schema, name, sequence)
+        if record_type != "data":
+            raise DeadLetter(f"unknown record-type {record_type!r}")
+        table = self.tables.get((schema, name))
+        if table is None:
+            raise DeadLetter(
+                f"no contract for table {schema}.{name}: add schemas/{schema}.{name}.avsc "
+                "(cdc contracts import) or exclude the table in the DMS table mappings"
+            )
+        if op not in DATA_OPERATIONS:
+            raise DeadLetter(f"unknown operation {op!r} for a data record")
+        data = msg.get("data")
+        if not isinstance(data, dict):
+            raise DeadLetter("data record without a data object")
+        if not data.keys() <= table.columns:
+            extra = sorted(set(data) - table.columns)
+            raise DeadLetter(
+                f"column(s) {', '.join(extra)} of {schema}.{name} are not in the contract "
+                f"(added at the source?): add them to {table.where}"
+            )
+        try:
+            key = tuple(data[k] for k in table.key)
+        except KeyError as e:
+            raise DeadLetter(f"primary key column {e.args[0]!r} missing from data") from None
+        if None in key:
+            raise DeadLetter(f"primary key of {schema}.{name} is NULL")
+        unchanged: tuple[str, ...] = ()
+        old_key = None
+        if op == UPDATE:
+            if len(data) < len(table.columns):
+                unchanged = tuple(sorted(table.toast - data.keys()))
+            before = msg.get("before-image")
+            if before and all(k in before for k in table.key):
+                previous = tuple(before[k] for k in table.key)
+                if previous != key:
+                    old_key = previous
+        version = 0 if op == LOAD else version_of(meta)
+        commit = meta.get("commit-timestamp")
+        return ChangeEvent(
+            table=table.contract.qualified,
+            op=op,
+            key=key,
+            values=data,
+            version=version,
+            sequence=sequence,
+            commit_ts=commit if op != LOAD else None,
+            unchanged=unchanged,
+            old_key=old_key,
+            raw=raw,
+        )
+
+    def _control(
+        self, msg: dict[str, Any], meta: dict[str, Any], op: str, schema: str, name: str, seq: str
+    ) -> ControlEvent:
+        if schema == "" or name.startswith("awsdms_"):
+            # DMS's own tables (awsdms_apply_exceptions, ...): nothing for the warehouse.
+            return ControlEvent(f"{schema}.{name}", op, seq, {"internal": True})
+        table = self.tables.get((schema, name))
+        if table is None:
+            raise DeadLetter(
+                f"control record ({op}) for table {schema}.{name}, which has no contract: "
+                f"add schemas/{schema}.{name}.avsc or exclude the table in the DMS mappings"
+            )
+        if op not in CONTROL_OPERATIONS:
+            raise DeadLetter(f"unknown control operation {op!r}")
+        control = msg.get("control") or {}
+        source_columns = set((control.get("table-def") or {}).get("columns") or {})
+        if op in ("create-table", "add-column") and source_columns - table.columns:
+            extra = ", ".join(sorted(source_columns - table.columns))
+            raise DeadLetter(
+                f"{op}: column(s) {extra} of {schema}.{name} exist at the source but not in "
+                f"the contract: add them to {table.where}"
+            )
+        if op == "drop-column":
+            gone = set(control.get("columns") or []) & table.columns
+            if gone:
+                raise DeadLetter(
+                    f"drop-column: contract column(s) {', '.join(sorted(gone))} of "
+                    f"{schema}.{name} were dropped at the source: update {table.where}"
+                )
+        if op in ("rename-column", "rename-table", "column-type-change"):
+            raise DeadLetter(f"{op} at the source for {schema}.{name}: update {table.where}")
+        return ControlEvent(table.contract.qualified, op, seq, {})
+
+
+__all__ = ["DELETE", "Decoder", "version_of"]

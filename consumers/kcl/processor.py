@@ -1,0 +1,220 @@
+"""The KCL record processor (amazon-kclpy v3 interface), run by the MultiLangDaemon on AWS and by
+`cdc consume` locally. stdout is the MultiLang protocol channel: every log line goes to stderr.
+
+The shard is checkpointed only after everything the checkpoint covers is durable in S3 (the
+batch's Parquet files, its dead letters, then its manifest). Unlike the KCL sample:
+- no timer checkpoints: a checkpoint follows a flush, never a clock;
+- no swallowed batch failure: amazon-kclpy's KCLProcess logs and ignores exceptions raised by
+  a processor, so a flush that cannot be made durable exits the process instead (SystemExit
+  passes through). The daemon restarts it, and the shard is re-read from its last checkpoint.
+
+Checkpoint errors are handled by name (KCL MultiLang `error` field): ThrottlingException and
+KinesisClientLibDependencyException are retried with backoff; ShutdownException means the lease
+is gone (stop checkpointing; the next owner re-reads); InvalidStateException is fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amazon_kclpy import kcl
+from amazon_kclpy.v3 import processor
+
+from consumers import aws, logs
+from consumers.batching.buffer import DeadLetterNote, FlushPolicy, ShardBatch
+from consumers.contracts.model import load_contracts
+from consumers.errors import TransientError
+from consumers.events.decode import Decoder
+from consumers.events.model import ChangeEvent, ControlEvent, DeadLetter
+from consumers.settings import Settings
+from consumers.sink.writer import BatchWriter
+
+log = logging.getLogger("consumers.kcl.processor")
+
+RETRYABLE_CHECKPOINT_ERRORS = {"ThrottlingException", "KinesisClientLibDependencyException"}
+
+
+@dataclass
+class ProcessorStats:
+    received: int = 0
+    batched: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    rows_written: Counter[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.rows_written = Counter()
+
+
+class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
+    def __init__(
+        self,
+        decoder: Decoder,
+        writer: BatchWriter,
+        policy: FlushPolicy,
+        *,
+        checkpoint_attempts: int = 6,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self.decoder = decoder
+        self.writer = writer
+        self.policy = policy
+        self.checkpoint_attempts = checkpoint_attempts
+        self.backoff = backoff_seconds
+        self.shard = ""
+        self.stats = ProcessorStats()
+        self.lease_held = True
+        self.batch = self._new_batch()
+
+    def _new_batch(self) -> ShardBatch:
+        return ShardBatch(self.policy, lambda t: self.writer.contracts[t].primary_key)
+
+    # ------------------------------------------------------------------ KCL callbacks
+
+    def initialize(self, initialize_input: Any) -> None:
+        self.shard = initialize_input.shard_id
+        log.info("initialize shard=%s from=%s", self.shard, initialize_input.sequence_number)
+
+    def process_records(self, process_records_input: Any) -> None:
+        checkpointer = process_records_input.checkpointer
+        for record in process_records_input.records:
+            self._take(record)
+            if reason := self.batch.due():
+                self._flush(reason, checkpointer)
+        if reason := self.batch.due():  # age, on an empty poll
+            self._flush(reason, checkpointer)
+
+    def lease_lost(self, lease_lost_input: Any) -> None:
+        # Checkpointing is no longer possible; the next owner re-reads what was buffered.
+        log.warning(
+            "lease lost shard=%s: dropping %d buffered records", self.shard, self.batch.records
+        )
+        self.lease_held = False
+        self.batch = self._new_batch()
+
+    def shard_ended(self, shard_ended_input: Any) -> None:
+        self._flush("shard-end", None)
+        self._checkpoint(shard_ended_input.checkpointer, None)  # SHARD_END: children may start
+
+    def shutdown_requested(self, shutdown_requested_input: Any) -> None:
+        self._flush("shutdown", shutdown_requested_input.checkpointer)
+
+    # ------------------------------------------------------------------ work
+
+    def _take(self, record: Any) -> None:
+        self.stats.received += 1
+        raw = record.binary_data
+        seq = record.sequence_number
+        self.batch.note(seq, record.timestamp_millis, len(raw))
+        try:
+            event = self.decoder.decode(raw, seq)
+        except DeadLetter as e:
+            key = self.writer.dead_letter(
+                self.shard, seq, record.partition_key, record.timestamp_millis, raw, str(e)
+            )
+            self.batch.dead_letters.append(DeadLetterNote(seq, key, str(e)))
+            self.stats.dead_lettered += 1
+            log.warning("dead letter shard=%s seq=%s: %s", self.shard, seq, e)
+            return
+        self.stats.batched += 1
+        if isinstance(event, ControlEvent):
+            self.batch.control.append(event)
+        else:
+            assert isinstance(event, ChangeEvent)
+            self.batch.add(event)
+
+    def _flush(self, reason: str, checkpointer: Any | None) -> None:
+        batch = self.batch
+        if batch.empty:
+            return
+        last = batch.last_sequence
+        dead_before = len(batch.dead_letters)
+        try:
+            manifest = self.writer.write(self.shard, batch, reason)
+        except TransientError as e:
+            log.critical("flush failed shard=%s: %s", self.shard, e)
+            sys.exit(3)  # not swallowed: the daemon restarts us from the last checkpoint
+        late = len(batch.dead_letters) - dead_before  # rows refused at typing time
+        self.stats.batched -= late
+        self.stats.dead_lettered += late
+        self.stats.batches += 1
+        assert self.stats.rows_written is not None
+        for f in manifest.files:
+            self.stats.rows_written[f.table] += f.rows
+        log.info(
+            "flushed %s",
+            _json(
+                shard=self.shard,
+                reason=reason,
+                records=batch.records,
+                rows={f.table: f.rows for f in manifest.files},
+                control=len(manifest.control),
+                dead_letters=len(manifest.dead_letters),
+                first=manifest.first_sequence,
+                last=manifest.last_sequence,
+                received=self.stats.received,
+                batched=self.stats.batched,
+                dead_lettered=self.stats.dead_lettered,
+            ),
+        )
+        self.batch = self._new_batch()
+        if checkpointer is not None:
+            self._checkpoint(checkpointer, last)
+
+    def _checkpoint(self, checkpointer: Any, sequence: str | None) -> None:
+        if not self.lease_held:
+            return
+        for attempt in range(1, self.checkpoint_attempts + 1):
+            try:
+                checkpointer.checkpoint(sequence)
+                return
+            except kcl.CheckpointError as e:
+                name = str(e.value)
+                if name == "ShutdownException":
+                    log.warning("checkpoint: lease gone shard=%s; not checkpointing", self.shard)
+                    self.lease_held = False
+                    return
+                if name == "InvalidStateException":
+                    log.critical("checkpoint: InvalidStateException shard=%s; exiting", self.shard)
+                    sys.exit(4)
+                if name not in RETRYABLE_CHECKPOINT_ERRORS or attempt == self.checkpoint_attempts:
+                    log.critical("checkpoint failed shard=%s: %s; exiting", self.shard, name)
+                    sys.exit(4)
+                log.warning("checkpoint %s shard=%s; retry %d", name, self.shard, attempt)
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+
+
+def _json(**fields: Any) -> str:
+    import orjson
+
+    return orjson.dumps(fields).decode()
+
+
+def build(settings: Settings | None = None) -> RecordProcessor:
+    """The processor as configured by the environment (CDC_* variables)."""
+    s = settings or Settings()
+    contracts = load_contracts(s.contracts_dir)
+    endpoint = os.environ.get("CDC_AWS_ENDPOINT_URL") or None
+    s3 = aws.client("s3", endpoint_url=endpoint, region=s.region)
+    writer = BatchWriter(
+        s3, s.batch_bucket, s.dead_letter_bucket, {c.qualified: c for c in contracts}
+    )
+    return RecordProcessor(
+        Decoder(contracts, str(Path(s.contracts_dir))), writer, FlushPolicy.from_env()
+    )
+
+
+def main() -> None:
+    logs.configure(logging.INFO)
+    kcl.KCLProcess(build()).run()
+
+
+if __name__ == "__main__":
+    main()
