@@ -256,12 +256,21 @@ class ShardWorker(threading.Thread):
                 }
             )
             iterator = resp.get("NextShardIterator")
-            if iterator is None:  # the shard is closed and fully read
+            if iterator is None or (not records and self._read_to_end()):
                 self._exchange({"action": "shardEnded"}, at_end=True)
                 self.view.finished = self.driver.leases.checkpoint_of(self.shard) == SHARD_END
                 return
             if not records:
                 self.driver.stopping.wait(cfg.poll_seconds)
+
+    def _read_to_end(self) -> bool:
+        """A closed shard (ListShards shows its EndingSequenceNumber) read through its end.
+        AWS also signals this with a null NextShardIterator; moto keeps returning one."""
+        end = self.driver.closed.get(self.shard)
+        if end is None:
+            return False
+        seen = self.view.last_delivered or self.view.checkpoint
+        return seen is None or not seen.isdigit() or int(seen) >= int(end)
 
     def _stop_processor(self) -> None:
         proc = self.proc
@@ -289,6 +298,7 @@ class Driver:
         self.workers: dict[str, ShardWorker] = {}
         self.views: dict[str, ShardView] = {}
         self.lost_shards: set[str] = set()
+        self.closed: dict[str, str] = {}  # shard → EndingSequenceNumber, once it is closed
         self.started_order: list[str] = []
 
     def lost(self, shard: str) -> bool:
@@ -310,6 +320,8 @@ class Driver:
         known = {s["ShardId"] for s in shards}
         for s in shards:
             shard = s["ShardId"]
+            if end := s.get("SequenceNumberRange", {}).get("EndingSequenceNumber"):
+                self.closed[shard] = end
             if shard in self.workers:
                 continue
             parents = [p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p]

@@ -15,14 +15,16 @@ is gone (stop checkpointing; the next owner re-reads); InvalidStateException is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from amazon_kclpy import kcl
 from amazon_kclpy.v3 import processor
@@ -30,7 +32,6 @@ from amazon_kclpy.v3 import processor
 from consumers import aws, logs
 from consumers.batching.buffer import DeadLetterNote, FlushPolicy, ShardBatch
 from consumers.contracts.model import load_contracts
-from consumers.errors import TransientError
 from consumers.events.decode import Decoder
 from consumers.events.model import ChangeEvent, ControlEvent, DeadLetter
 from consumers.settings import Settings
@@ -51,6 +52,27 @@ class ProcessorStats:
 
     def __post_init__(self) -> None:
         self.rows_written = Counter()
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _fatal_on_error(callback: F) -> F:
+    """KCLProcess logs and ignores a processor's exceptions and then reports the action done,
+    which would let a later checkpoint cover records never made durable. Any failure in a
+    callback therefore ends the process; the shard resumes from its last checkpoint."""
+
+    @functools.wraps(callback)
+    def guarded(self: RecordProcessor, *args: Any) -> None:
+        try:
+            callback(self, *args)
+        except SystemExit:
+            raise
+        except Exception as e:
+            log.critical("%s failed shard=%s: %s", callback.__name__, self.shard, e, exc_info=True)
+            sys.exit(3)
+
+    return guarded  # type: ignore[return-value]
 
 
 class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
@@ -78,10 +100,12 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ KCL callbacks
 
+    @_fatal_on_error
     def initialize(self, initialize_input: Any) -> None:
         self.shard = initialize_input.shard_id
         log.info("initialize shard=%s from=%s", self.shard, initialize_input.sequence_number)
 
+    @_fatal_on_error
     def process_records(self, process_records_input: Any) -> None:
         checkpointer = process_records_input.checkpointer
         for record in process_records_input.records:
@@ -91,6 +115,7 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         if reason := self.batch.due():  # age, on an empty poll
             self._flush(reason, checkpointer)
 
+    @_fatal_on_error
     def lease_lost(self, lease_lost_input: Any) -> None:
         # Checkpointing is no longer possible; the next owner re-reads what was buffered.
         log.warning(
@@ -99,10 +124,12 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self.lease_held = False
         self.batch = self._new_batch()
 
+    @_fatal_on_error
     def shard_ended(self, shard_ended_input: Any) -> None:
         self._flush("shard-end", None)
         self._checkpoint(shard_ended_input.checkpointer, None)  # SHARD_END: children may start
 
+    @_fatal_on_error
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
         self._flush("shutdown", shutdown_requested_input.checkpointer)
 
@@ -136,11 +163,8 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             return
         last = batch.last_sequence
         dead_before = len(batch.dead_letters)
-        try:
-            manifest = self.writer.write(self.shard, batch, reason)
-        except TransientError as e:
-            log.critical("flush failed shard=%s: %s", self.shard, e)
-            sys.exit(3)  # not swallowed: the daemon restarts us from the last checkpoint
+        manifest = self.writer.write(self.shard, batch, reason)  # raises: see _fatal_on_error
+        _fault_point_after_write()
         late = len(batch.dead_letters) - dead_before  # rows refused at typing time
         self.stats.batched -= late
         self.stats.dead_lettered += late
@@ -189,6 +213,15 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
                     sys.exit(4)
                 log.warning("checkpoint %s shard=%s; retry %d", name, self.shard, attempt)
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+
+
+def _fault_point_after_write() -> None:
+    """Test hook: CDC_FAULT_EXIT_AFTER_WRITE=<marker file> makes the first process that gets
+    here die like kill -9 (no cleanup, no checkpoint) right after a batch is in S3."""
+    marker = os.environ.get("CDC_FAULT_EXIT_AFTER_WRITE")
+    if marker and not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os._exit(137)
 
 
 def _json(**fields: Any) -> str:

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+
+import pyarrow as pa
+
+from consumers.events.columns import arrow_schema, to_table
+from consumers.events.model import ChangeEvent
+from consumers.events.pgarray import parse
+
+
+def _zoo(contracts):
+    return next(c for c in contracts if c.name == "type_zoo")
+
+
+def _event(values, op="insert", unchanged=()):
+    return ChangeEvent("public.type_zoo", op, (values["id"],), values, 1, "1", None, unchanged)
+
+
+FULL = {
+    "id": 1, "c_smallint": -32768, "c_int": 7, "c_bigint": 9223372036854775807,
+    "c_numeric_ps": "-123.000001", "c_numeric": "1.000000000000000000000000000001",
+    "c_real": 0.1, "c_double": "-Infinity", "c_bool": True, "c_varchar": "ünï",
+    "c_text": "x", "c_char": "ab   ", "c_date": "0001-01-01", "c_time": "23:59:59.999999",
+    "c_timestamp": "2024-02-29T12:00:00.000001", "c_timestamptz": "2024-02-29T18:29:59.500000Z",
+    "c_interval": "P1D", "c_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "c_json": "[]",
+    "c_jsonb": "{}", "c_bytea": base64.b64encode(b"\x00\xff").decode(),
+    "c_text_array": '{a,"b c",NULL}', "c_int_array": "{1,NULL}", "c_mood": "ok",
+}  # fmt: skip
+
+
+def test_every_type_zoo_value_is_typed_exactly(contracts):
+    zoo = _zoo(contracts)
+    table, bad = to_table(zoo, [_event(dict(FULL))], "shard-1")
+    assert bad == {}
+    assert table.schema == arrow_schema(zoo)
+    row = table.to_pylist()[0]
+    assert row["c_bigint"] == 9223372036854775807
+    assert row["c_numeric_ps"] == Decimal("-123.000001")
+    assert row["c_numeric"] == "1.000000000000000000000000000001"
+    assert row["c_double"] == float("-inf")
+    assert row["c_date"] == date(1, 1, 1) and row["c_time"] == time(23, 59, 59, 999999)
+    assert row["c_timestamp"] == datetime(2024, 2, 29, 12, 0, 0, 1)
+    assert row["c_timestamptz"] == datetime(2024, 2, 29, 18, 29, 59, 500000, tzinfo=UTC)
+    assert row["c_bytea"] == b"\x00\xff"
+    assert row["c_text_array"] == ["a", "b c", None] and row["c_int_array"] == [1, None]
+    assert row["_cdc_version"] == Decimal(1) and row["_cdc_shard"] == "shard-1"
+
+
+def test_values_dms_sends_without_the_lossless_settings_are_accepted(contracts):
+    values = {"id": 2, "c_bigint": 9007199254740992.0, "c_bool": "false", "c_numeric": "1.5"}
+    table, bad = to_table(_zoo(contracts), [_event(values)], "s")
+    assert bad == {}
+    row = table.to_pylist()[0]
+    assert row["c_bigint"] == 9007199254740992 and row["c_bool"] is False
+
+
+def test_bad_values_are_attributed_to_their_rows(contracts):
+    rows = [
+        {"id": 1, "c_smallint": 40000},
+        {"id": 2, "c_numeric_ps": "1.0000001"},
+        {"id": 3, "c_varchar": "x" * 41},
+        {"id": 4, "c_mood": "furious"},
+        {"id": 5, "c_timestamp": "infinity"},
+        {"id": 6, "c_uuid": "not-a-uuid"},
+        {"id": 7, "c_int": 1},
+    ]
+    table, bad = to_table(_zoo(contracts), [_event(r) for r in rows], "s")
+    assert set(bad) == {0, 1, 2, 3, 4, 5}
+    assert "c_smallint" in bad[0] and "decimal places" in bad[1] and "c_varchar" in bad[2]
+    assert "enum" in bad[3] and "c_timestamp" in bad[4] and "c_uuid" in bad[5]
+    assert table.column("id").to_pylist() == [7]
+
+
+def test_not_null_is_enforced_except_for_deletes_and_unchanged_columns(contracts):
+    currency = next(c for c in contracts if c.name == "currency")
+    ok = ChangeEvent("public.currency", "delete", (1,), {"currency_id": 1}, 5, "1")
+    toast = ChangeEvent(
+        "public.currency", "update", (2,), {"currency_id": 2, "currency_code": "USD",
+        "created_at": "2024-01-01T00:00:00.000000"}, 5, "2", unchanged=("last_updated",),
+    )  # fmt: skip
+    missing = ChangeEvent("public.currency", "insert", (3,), {"currency_id": 3}, 5, "3")
+    table, bad = to_table(currency, [ok, toast, missing], "s")
+    assert list(bad) == [2] and "NOT NULL" in bad[2]
+    assert table.num_rows == 2
+
+
+def test_array_literals():
+    assert parse('{a,"b c",NULL,"\\"q\\"","x\\\\y"}') == ["a", "b c", None, '"q"', "x\\y"]
+    assert parse("{}") == []
+    assert pa.array([parse("{1,2}")]).to_pylist() == [["1", "2"]]

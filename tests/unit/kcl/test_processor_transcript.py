@@ -1,0 +1,182 @@
+"""Protocol transcripts: scripted MultiLangDaemon lines in, the processor's exact actions out,
+through amazon-kclpy's real KCLProcess and the real decoder, batcher and Parquet writer."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import orjson
+import pytest
+from amazon_kclpy import kcl
+
+from consumers.batching.buffer import FlushPolicy
+from consumers.events.decode import Decoder
+from consumers.kcl.processor import RecordProcessor
+from consumers.sink.writer import BatchWriter
+from tests.fakes import FakeS3
+from tests.unit.events.records import insert_record
+
+SHARD = "shardId-000000000001"
+
+
+def record(seq: int, data: bytes) -> dict[str, Any]:
+    return {
+        "action": "record",
+        "data": base64.b64encode(data).decode(),
+        "partitionKey": "pk",
+        "sequenceNumber": str(seq),
+        "subSequenceNumber": 0,
+        "approximateArrivalTimestamp": 1_764_000_000_000 + seq,
+    }
+
+
+def run(
+    lines: list[dict[str, Any]],
+    contracts,
+    *,
+    s3: FakeS3 | None = None,
+    policy: FlushPolicy | None = None,
+) -> tuple[list[dict[str, Any]], FakeS3, RecordProcessor]:
+    s3 = s3 or FakeS3()
+    writer = BatchWriter(s3, "b", "dl", {c.qualified: c for c in contracts}, attempts=2)
+    proc = RecordProcessor(
+        Decoder(contracts), writer, policy or FlushPolicy(max_rows=3, max_age_seconds=3600),
+        backoff_seconds=0,
+    )  # fmt: skip
+    out = io.StringIO()
+    text = "\n".join(orjson.dumps(m).decode() for m in lines) + "\n"
+    kcl.KCLProcess(
+        proc, input_file=io.StringIO(text), output_file=out, error_file=io.StringIO()
+    ).run()
+    actions = [orjson.loads(x) for x in out.getvalue().splitlines() if x.strip()]
+    return actions, s3, proc
+
+
+INIT = {
+    "action": "initialize",
+    "shardId": SHARD,
+    "sequenceNumber": "TRIM_HORIZON",
+    "subSequenceNumber": 0,
+}
+
+
+def status(what: str) -> dict[str, Any]:
+    return {"action": "status", "responseFor": what}
+
+
+def checkpoint(seq: str | None) -> dict[str, Any]:
+    return {"action": "checkpoint", "sequenceNumber": seq, "subSequenceNumber": None}
+
+
+def reply(seq: str | None, error: str | None = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"action": "checkpoint", "sequenceNumber": seq, "subSequenceNumber": None}
+    if error:
+        m["error"] = error
+    return m
+
+
+def three_records() -> dict[str, Any]:
+    return {
+        "action": "processRecords",
+        "millisBehindLatest": 0,
+        "records": [
+            record(1, insert_record(1)),
+            record(2, b"{not json"),
+            record(3, insert_record(2)),
+        ],
+    }
+
+
+def test_flush_then_checkpoint_then_shard_end(contracts):
+    lines = [INIT, three_records(), reply("3"), {"action": "shardEnded"}, reply(None)]
+    actions, s3, proc = run(lines, contracts)
+    assert actions == [
+        status("initialize"),
+        checkpoint("3"),  # only after the batch is in S3
+        status("processRecords"),
+        checkpoint(None),  # SHARD_END
+        status("shardEnded"),
+    ]
+    assert s3.keys("manifests/") == [f"manifests/{SHARD}/1-3.json"]
+    assert s3.keys("data/") == [f"data/public.currency/date=2025-11-24/{SHARD}/1-3.parquet"]
+    assert s3.keys("dead-letters/") == [f"dead-letters/{SHARD}/2.json"]
+    assert (proc.stats.received, proc.stats.batched, proc.stats.dead_lettered) == (3, 2, 1)
+
+
+def test_throttled_checkpoint_is_retried_by_name(contracts):
+    lines = [INIT, three_records(), reply("3", "ThrottlingException"), reply("3")]
+    actions, _, _ = run(lines, contracts)
+    assert actions == [
+        status("initialize"), checkpoint("3"), checkpoint("3"), status("processRecords"),
+    ]  # fmt: skip
+
+
+def test_shutdown_exception_stops_checkpointing_without_retry(contracts):
+    more = {"action": "processRecords", "millisBehindLatest": 0,
+            "records": [record(4, insert_record(3)), record(5, insert_record(4)),
+                        record(6, insert_record(5))]}  # fmt: skip
+    lines = [INIT, three_records(), reply("3", "ShutdownException"), more]
+    actions, s3, _ = run(lines, contracts)
+    assert actions == [
+        status("initialize"),
+        checkpoint("3"),
+        status("processRecords"),
+        status("processRecords"),
+    ]  # fmt: skip  (the lease is gone: the second batch is written but never checkpointed)
+    assert len(s3.keys("manifests/")) == 2
+
+
+def test_invalid_state_is_fatal(contracts):
+    with pytest.raises(SystemExit):
+        run([INIT, three_records(), reply("3", "InvalidStateException")], contracts)
+
+
+def test_s3_failure_exits_without_checkpoint(contracts):
+    out_lines: list[dict[str, Any]] = []
+    s3 = FakeS3(fail=10**6)
+    with pytest.raises(SystemExit):
+        out_lines, _, _ = run([INIT, three_records()], contracts, s3=s3)
+    assert s3.objects == {} and out_lines == []
+
+
+def test_shutdown_requested_flushes_then_checkpoints(contracts):
+    one = {
+        "action": "processRecords",
+        "millisBehindLatest": 5,
+        "records": [record(7, insert_record(9))],
+    }
+    actions, s3, _ = run([INIT, one, {"action": "shutdownRequested"}, reply("7")], contracts)
+    assert actions == [
+        status("initialize"),
+        status("processRecords"),
+        checkpoint("7"),
+        status("shutdownRequested"),
+    ]
+    assert s3.keys("manifests/") == [f"manifests/{SHARD}/7-7.json"]
+
+
+def test_lease_lost_drops_the_buffer_and_never_checkpoints(contracts):
+    one = {
+        "action": "processRecords",
+        "millisBehindLatest": 0,
+        "records": [record(7, insert_record(9))],
+    }
+    actions, s3, _ = run([INIT, one, {"action": "leaseLost"}], contracts)
+    assert actions == [status("initialize"), status("processRecords"), status("leaseLost")]
+    assert s3.objects == {}
+
+
+def test_age_flush_on_an_empty_poll(contracts):
+    one = {
+        "action": "processRecords",
+        "millisBehindLatest": 0,
+        "records": [record(7, insert_record(9))],
+    }
+    empty = {"action": "processRecords", "millisBehindLatest": 0, "records": []}
+    policy = FlushPolicy(max_rows=1000, max_age_seconds=1e-9)
+    actions, _, _ = run([INIT, one, reply("7"), empty], contracts, policy=policy)
+    assert actions == [
+        status("initialize"), checkpoint("7"), status("processRecords"), status("processRecords"),
+    ]  # fmt: skip
