@@ -33,6 +33,7 @@ typecheck: venv
 ## make bench: benchmarks, each beside its limit; results in bench/results/*.json.
 bench: venv
 	$(VENV)/bin/python -m bench.capture
+	$(VENV)/bin/python -m bench.consumer
 
 down: venv
 	$(CDC) local down

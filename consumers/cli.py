@@ -229,19 +229,6 @@ def capture_cmd(
 # ---------------------------------------------------------------- consume
 
 
-def consumer_env(settings: Settings, endpoint_url: str | None, region: str) -> dict[str, str]:
-    """What a processor subprocess needs to know, as CDC_* variables."""
-    env = {
-        "CDC_CONTRACTS": str(settings.contracts_dir),
-        "CDC_BATCH_BUCKET": settings.batch_bucket,
-        "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,
-        "CDC_REGION": region,
-    }
-    if endpoint_url:
-        env["CDC_AWS_ENDPOINT_URL"] = endpoint_url
-    return env
-
-
 @app.command("consume")
 def consume_cmd(
     contracts: ContractsOpt = None,
@@ -278,7 +265,7 @@ def consume_cmd(
     from consumers import logs
     from consumers.contracts.model import load_contracts
     from consumers.endpoints import resolve
-    from consumers.kcl.driver import INITIAL_POSITIONS, Driver, DriverConfig
+    from consumers.kcl.driver import INITIAL_POSITIONS, Driver, DriverConfig, processor_env
 
     logs.configure()
     position = initial_position.upper()
@@ -306,7 +293,7 @@ def consume_cmd(
             application=application,
             initial_position=position,
             at_timestamp=when,
-            processor_env=consumer_env(s, ep.aws_endpoint_url, ep.region),
+            processor_env=processor_env(s, ep.aws_endpoint_url, ep.region),
         ),
         ep.client("kinesis"),
         ep.client("dynamodb"),

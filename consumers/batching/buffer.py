@@ -126,6 +126,23 @@ class ShardBatch:
         self.records += 1
         self.bytes += size
 
+    def take(self, e: ChangeEvent, arrival_ms: int) -> None:
+        """`note` and `add` in one call: the per-record hot path."""
+        if self.first_sequence is None:
+            self.first_sequence = e.sequence
+            self.first_arrival_ms = arrival_ms
+            self.opened_at = self.clock()
+        self.last_sequence = e.sequence
+        self.records += 1
+        self.bytes += len(e.raw)
+        buf = self.tables.get(e.table)
+        if buf is None:
+            buf = self.tables[e.table] = TableBuffer(self.keys(e.table))
+        if e.old_key is None and e.key not in buf.rows:
+            buf.rows[e.key] = e
+        else:
+            buf.add(e)
+
     def add(self, e: ChangeEvent) -> None:
         buf = self.tables.get(e.table)
         if buf is None:

@@ -280,33 +280,35 @@ def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, st
     return pa.array(typed, typ), bad
 
 
-def _version_array(events: Sequence[ChangeEvent]) -> pa.Array:
-    return pa.array([e.version for e in events], pa.decimal128(38, 0))
-
-
 def to_table(
     contract: TableContract, events: Sequence[ChangeEvent], shard: str
 ) -> tuple[pa.Table, dict[int, str]]:
     """The events as one Arrow table (rows with bad values removed), and {index: reason}."""
+    names = [c.name for c in contract.columns]
+    # One C-level map per row, then a transpose: far cheaper than a comprehension per column.
+    columns = list(zip(*[tuple(map(e.values.get, names)) for e in events], strict=True))
     bad: dict[int, str] = {}
     arrays = []
-    for col in contract.columns:
-        name = col.name
-        arr, col_bad = column_array(col, [e.values.get(name) for e in events])
+    for col, values in zip(contract.columns, columns, strict=True):
+        arr, col_bad = column_array(col, list(values))
         for i, reason in col_bad.items():
             bad.setdefault(i, reason)
         if not col.nullable and arr.null_count:
             for i in pc.indices_nonzero(pc.is_null(arr)).to_pylist():
                 e = events[i]
-                if e.op != DELETE and name not in e.unchanged and i not in bad:
-                    bad[i] = f"column {name} is NULL but the contract says NOT NULL"
+                if e.op != DELETE and col.name not in e.unchanged and i not in bad:
+                    bad[i] = f"column {col.name} is NULL but the contract says NOT NULL"
         arrays.append(arr)
+    ops, versions, commits, sequences = (
+        list(c)
+        for c in zip(*[(e.op, e.version, e.commit_ts, e.sequence) for e in events], strict=True)
+    )
     arrays += [
-        _version_array(events),
-        pa.array([e.op for e in events], pa.string()),
-        pa.array([e.commit_ts for e in events], pa.string()).cast(UTC_US),
+        pa.array(versions, pa.decimal128(38, 0)),
+        pa.array(ops, pa.string()),
+        pa.array(commits, pa.string()).cast(UTC_US),
         pa.array([shard] * len(events), pa.string()),
-        pa.array([e.sequence for e in events], pa.string()),
+        pa.array(sequences, pa.string()),
         pa.array(
             [list(e.unchanged) if e.unchanged else None for e in events], pa.list_(pa.string())
         ),

@@ -17,12 +17,12 @@ Rules (and why):
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from consumers.capture.pgoutput import parse_lsn
 from consumers.contracts.model import TableContract
 from consumers.contracts.types import Kind
 from consumers.events.model import (
@@ -64,12 +64,21 @@ CONTROL_OPERATIONS = frozenset(
 
 
 class _Table:
-    __slots__ = ("columns", "contract", "key", "toast", "where")
+    __slots__ = ("columns", "contract", "key", "key_of", "name", "toast", "where")
 
     def __init__(self, contract: TableContract, where: str) -> None:
         self.contract = contract
+        self.name = contract.qualified
         self.columns = frozenset(c.name for c in contract.columns)
         self.key = contract.primary_key
+        # data → key tuple, in C: itemgetter returns a bare value for a one-column key.
+        getter = operator.itemgetter(*self.key) if self.key else None
+        if getter is None:
+            self.key_of: Any = lambda data: ()
+        elif len(self.key) == 1:
+            self.key_of = lambda data, g=getter: (g(data),)
+        else:
+            self.key_of = getter
         self.toast = frozenset(c.name for c in contract.columns if c.kind in TOASTABLE)
         self.where = where
 
@@ -77,10 +86,23 @@ class _Table:
 def version_of(meta: dict[str, Any]) -> int:
     position = meta.get("stream-position")
     if position:
-        parts = str(position).split(".")
+        if len(position) > 19 and position[8] == "/" and position[17] == ".":
+            # The usual fixed-width form, 00000002/7C007178.3.00000002/7C007178: no splitting.
+            end = position.find(".", 18)
+            if end > 18:
+                try:
+                    return (
+                        int(position[:8], 16) << 64
+                        | int(position[9:17], 16) << 32
+                        | int(position[18:end])
+                    )
+                except ValueError:
+                    pass
         try:
-            return (parse_lsn(parts[0]) << 32) | int(parts[1])
-        except (ValueError, IndexError):
+            commit, record = str(position).split(".", 2)[:2]
+            hi, lo = commit.split("/")
+            return (int(hi, 16) << 64) | (int(lo, 16) << 32) | int(record)
+        except ValueError:
             raise DeadLetter(f"stream-position {position!r} is not <LSN>.<record id>...") from None
     stamp = meta.get("timestamp")
     try:
@@ -132,7 +154,7 @@ class Decoder:
                 f"(added at the source?): add them to {table.where}"
             )
         try:
-            key = tuple(data[k] for k in table.key)
+            key = table.key_of(data)
         except KeyError as e:
             raise DeadLetter(f"primary key column {e.args[0]!r} missing from data") from None
         if None in key:
@@ -147,19 +169,12 @@ class Decoder:
                 previous = tuple(before[k] for k in table.key)
                 if previous != key:
                     old_key = previous
-        version = 0 if op == LOAD else version_of(meta)
-        commit = meta.get("commit-timestamp")
+        if op == LOAD:
+            version, commit = 0, None
+        else:
+            version, commit = version_of(meta), meta.get("commit-timestamp")
         return ChangeEvent(
-            table=table.contract.qualified,
-            op=op,
-            key=key,
-            values=data,
-            version=version,
-            sequence=sequence,
-            commit_ts=commit if op != LOAD else None,
-            unchanged=unchanged,
-            old_key=old_key,
-            raw=raw,
+            table.name, op, key, data, version, sequence, commit, unchanged, old_key, raw
         )
 
     def _control(

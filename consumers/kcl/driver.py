@@ -33,10 +33,24 @@ from typing import IO, Any
 import orjson
 
 from consumers.kcl.leases import SHARD_END, LeaseLost, LeaseTable
+from consumers.settings import Settings
 
 log = logging.getLogger("consumers.kcl.driver")
 
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+
+
+def processor_env(settings: Settings, endpoint_url: str | None, region: str) -> dict[str, str]:
+    """What a processor subprocess needs to know, as CDC_* variables."""
+    env = {
+        "CDC_CONTRACTS": str(settings.contracts_dir),
+        "CDC_BATCH_BUCKET": settings.batch_bucket,
+        "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,
+        "CDC_REGION": region,
+    }
+    if endpoint_url:
+        env["CDC_AWS_ENDPOINT_URL"] = endpoint_url
+    return env
 
 
 class ProcessorDied(Exception):

@@ -16,6 +16,7 @@ is gone (stop checkpointing; the next owner re-reads); InvalidStateException is 
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -33,7 +34,7 @@ from consumers import aws, logs
 from consumers.batching.buffer import DeadLetterNote, FlushPolicy, ShardBatch
 from consumers.contracts.model import load_contracts
 from consumers.events.decode import Decoder
-from consumers.events.model import ChangeEvent, ControlEvent, DeadLetter
+from consumers.events.model import ChangeEvent, DeadLetter
 from consumers.settings import Settings
 from consumers.sink.writer import BatchWriter
 
@@ -139,10 +140,10 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         self.stats.received += 1
         raw = record.binary_data
         seq = record.sequence_number
-        self.batch.note(seq, record.timestamp_millis, len(raw))
         try:
             event = self.decoder.decode(raw, seq)
         except DeadLetter as e:
+            self.batch.note(seq, record.timestamp_millis, len(raw))
             key = self.writer.dead_letter(
                 self.shard, seq, record.partition_key, record.timestamp_millis, raw, str(e)
             )
@@ -151,11 +152,11 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             log.warning("dead letter shard=%s seq=%s: %s", self.shard, seq, e)
             return
         self.stats.batched += 1
-        if isinstance(event, ControlEvent):
-            self.batch.control.append(event)
+        if isinstance(event, ChangeEvent):
+            self.batch.take(event, record.timestamp_millis)
         else:
-            assert isinstance(event, ChangeEvent)
-            self.batch.add(event)
+            self.batch.note(seq, record.timestamp_millis, len(raw))
+            self.batch.control.append(event)
 
     def _flush(self, reason: str, checkpointer: Any | None) -> None:
         batch = self.batch
@@ -189,6 +190,7 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             ),
         )
         self.batch = self._new_batch()
+        gc.collect()  # see tune_gc
         if checkpointer is not None:
             self._checkpoint(checkpointer, last)
 
@@ -244,8 +246,17 @@ def build(settings: Settings | None = None) -> RecordProcessor:
     )
 
 
+def tune_gc() -> None:
+    """A batch holds many parsed records, none in reference cycles; the cyclic collector would
+    rescan them over and over as the batch grows (a third of the decode time, measured). It is
+    switched off and run once after each flush instead."""
+    gc.disable()
+    gc.freeze()
+
+
 def main() -> None:
     logs.configure(logging.INFO)
+    tune_gc()
     kcl.KCLProcess(build()).run()
 
 

@@ -1,6 +1,7 @@
-"""`make run` (for now: `cdc demo run`): the local stack, demo data, workload and capture,
-with a live line of counts. Ctrl-C, or the end of --duration, stops the workload, lets the
-capture put everything the source committed, and prints the summary."""
+"""`make run` (`cdc demo run`): the local stack, demo data, workload, capture and consumers,
+with a live view. Ctrl-C, or the end of --duration, stops the workload, lets the capture put
+everything the source committed and the consumers write and checkpoint all of it, then prints
+the summary; the exit code is non-zero if any change was lost or dead-lettered."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from consumers.capture import dms_config
 from consumers.capture.kinesis_sink import KinesisSink
@@ -17,18 +20,34 @@ from consumers.capture.runner import DRAIN_PREFIX, Capture, CaptureConfig, emit_
 from consumers.contracts.model import load_contracts
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
+from consumers.kcl.driver import Driver, DriverConfig, processor_env
 from consumers.local import stack
 from consumers.settings import Settings
 
+APPLICATION = "totesys-cdc-consumer"
 
-def _line(written: Counter[str], put: Counter[str], elapsed: float) -> str:
-    tables = sorted(set(written) | {t.split(".")[-1] for t in put if t})
-    cells = []
-    for t in tables:
-        cells.append(f"{t} {written.get(t, 0)}/{put.get(f'public.{t}', 0)}")
+
+def view(workload: Workload, sink: KinesisSink, driver: Driver, elapsed: float) -> str:
+    shards = driver.views
+    rows: Counter[str] = Counter()
+    for v in shards.values():
+        rows.update(v.rows)
+    lag = " ".join(
+        f"{int(s.rsplit('-', 1)[-1])}:{'-' if v.millis_behind is None else v.millis_behind}ms"
+        for s, v in sorted(shards.items())
+    )
+    tables = sorted({t.split(".")[-1] for t in sink.put if t} | set(workload.written))
+    cells = "  ".join(
+        f"{t} {workload.written.get(t, 0)}/{sink.put.get(f'public.{t}', 0)}/"
+        f"{rows.get(f'public.{t}', 0)}"
+        for t in tables
+    )
     return (
-        f"[{elapsed:5.0f}s] source changes {sum(written.values())}, "
-        f"Kinesis records {sum(put.values())} | " + "  ".join(cells)
+        f"[{elapsed:5.0f}s] source changes {sum(workload.written.values())} | Kinesis records "
+        f"{sum(sink.put.values())} | batches {sum(v.batches for v in shards.values())}, "
+        f"Parquet rows {sum(rows.values())}, dead letters "
+        f"{sum(v.dead_letters for v in shards.values())} | millisBehindLatest {lag}\n"
+        f"        per table (changes/records/Parquet rows): {cells}"
     )
 
 
@@ -43,13 +62,36 @@ def run_demo(settings: Settings, *, rate: float, duration: float | None, keep_st
             print("local stack stopped (use --keep-stack to leave it running)")
 
 
+def _thread(
+    target: Callable[..., Any], errors: list[BaseException], *args: Any
+) -> threading.Thread:
+    def body() -> None:
+        try:
+            target(*args)
+        except BaseException as e:  # reported by the main loop; the run then fails
+            errors.append(e)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return t
+
+
+def _wait(what: str, done: Callable[[], bool], errors: list[BaseException], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and not errors:
+        if time.monotonic() > deadline:
+            errors.append(TimeoutError(f"{what} did not finish within {timeout:.0f} s"))
+            return
+        time.sleep(0.2)
+
+
 def _run(
     settings: Settings, state: stack.StackState, *, rate: float, duration: float | None
 ) -> int:
     contracts = load_contracts(settings.contracts_dir)
     source = state.dsn("source")
     seeded = load_demo(source, contracts)
-    print(f"local stack up: source {source}; demo rows seeded: {seeded}")
+    print(f"local stack up: source {source}; demo rows seeded: {seeded}", flush=True)
     sink = KinesisSink(state.client("kinesis"), state.stream_name)
     capture = Capture(
         CaptureConfig(
@@ -61,23 +103,18 @@ def _run(
         ),
         sink,
     )
+    driver = Driver(
+        DriverConfig(
+            stream=state.stream_name,
+            application=APPLICATION,
+            processor_env=processor_env(settings, state.aws_endpoint_url, state.region),
+        ),
+        state.client("kinesis"),
+        state.client("dynamodb"),
+    )
     workload = Workload(source)
     stop_workload, stop_capture = threading.Event(), threading.Event()
-    drain_to: list[int] = []
     errors: list[BaseException] = []
-
-    def guarded(target: object, *args: object, **kwargs: object) -> threading.Thread:
-        def body() -> None:
-            try:
-                target(*args, **kwargs)  # type: ignore[operator]
-            except BaseException as e:  # reported below; the run then stops and fails
-                errors.append(e)
-                stop_workload.set()
-                stop_capture.set()
-
-        t = threading.Thread(target=body, daemon=True)
-        t.start()
-        return t
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop_workload.set()
@@ -85,53 +122,70 @@ def _run(
     previous = signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     start = time.monotonic()
-    capture_thread = guarded(capture.run, stop_capture)
+    capture_thread = _thread(capture.run, errors, stop_capture)
     # Changes committed before the slot exists are in the full load's snapshot, not the stream;
     # start writing once it exists so every workload change is also a streamed change.
     while not capture.slot_ready.wait(0.1) and capture_thread.is_alive():
         pass
-    workload_thread = guarded(workload.run, rate, stop_workload, duration)
+    driver.start()
+    workload_thread = _thread(workload.run, errors, rate, stop_workload, duration)
     tty = sys.stdout.isatty()
     last_print = 0.0
     try:
-        while workload_thread.is_alive():
+        while workload_thread.is_alive() and not errors:
             workload_thread.join(0.5)
+            try:
+                driver.check()
+            except BaseException as e:
+                errors.append(e)
             now = time.monotonic()
-            if tty or now - last_print >= 5:
-                line = _line(workload.written, sink.put, now - start)
-                print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
+            if now - last_print >= (1 if tty else 5):
+                text = view(workload, sink, driver, now - start)
+                print(("\x1b[2J\x1b[H" if tty else "") + text, flush=True)
                 last_print = now
-        if tty:
-            print()
+        stop_workload.set()
         if not errors:
-            # Drain: everything the source committed must reach Kinesis before we stop.
-            drain_to.append(emit_marker(source, DRAIN_PREFIX))
-            deadline = time.monotonic() + 120
-            while capture.stats.acked_lsn < drain_to[0] and capture_thread.is_alive():
-                if time.monotonic() > deadline:
-                    errors.append(TimeoutError("capture did not catch up within 120 s"))
-                    break
-                time.sleep(0.2)
+            print("draining: capture → Kinesis → consumers → S3 ...", flush=True)
+            target = emit_marker(source, DRAIN_PREFIX)
+            _wait("capture", lambda: capture.stats.acked_lsn >= target, errors, 120)
+            _wait("consumers", driver.caught_up, errors, 120)
+    finally:
         stop_capture.set()
         capture_thread.join(30)
-    finally:
+        driver.stop()
         signal.signal(signal.SIGINT, previous)
-    print(_line(workload.written, sink.put, time.monotonic() - start))
-    loaded = sum(capture.stats.loaded.values())
+    print(view(workload, sink, driver, time.monotonic() - start))
+    return _summary(workload, capture, sink, driver, errors)
+
+
+def _summary(
+    workload: Workload,
+    capture: Capture,
+    sink: KinesisSink,
+    driver: Driver,
+    errors: list[BaseException],
+) -> int:
+    shards = driver.views.values()
+    consumed = sum(v.records for v in shards)
+    dead = sum(v.dead_letters for v in shards)
     changes = sum(capture.stats.changes.values())
+    put = sum(sink.put.values())
     print(
-        f"summary: {loaded} full-load rows and {changes} changes captured "
-        f"({workload.rolled_back} rolled-back transactions emitted nothing); "
-        f"{sum(sink.put.values())} records put to Kinesis stream {state.stream_name}"
+        f"summary: {sum(capture.stats.loaded.values())} full-load rows and {changes} changes "
+        f"captured ({workload.rolled_back} rolled-back transactions emitted nothing); "
+        f"{put} records put to Kinesis; {consumed} consumed into "
+        f"{sum(v.batches for v in shards)} Parquet batches; dead letters: {dead}"
     )
-    if errors:
-        print(f"error: {errors[0]}", file=sys.stderr)
-        return 1
+    problems = [str(e) for e in errors]
     if changes != sum(workload.written.values()):
-        print(
-            f"error: the workload committed {sum(workload.written.values())} row changes but "
-            f"the capture emitted {changes}",
-            file=sys.stderr,
+        problems.append(
+            f"the workload committed {sum(workload.written.values())} row changes but the "
+            f"capture emitted {changes}"
         )
-        return 1
-    return 0
+    if not errors and consumed < put:
+        problems.append(f"consumers read {consumed} of the {put} records put")
+    if dead:
+        problems.append(f"{dead} dead letters (see the dead-letter bucket)")
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    return 1 if problems else 0

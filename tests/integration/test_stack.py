@@ -108,3 +108,14 @@ def test_bad_inputs_are_one_line_errors(tmp_path, cli_env, local_stack):
 def test_capture_of_a_table_missing_at_the_source_names_the_fix(source_dsn, cli_env):
     line = one_line_error(cdc("capture", "--source-dsn", source_dsn, env=cli_env))
     assert "does not exist in the source" in line and "cdc demo load" in line
+
+
+def test_consume_bad_inputs_are_one_line_errors(cli_env):
+    line = one_line_error(cdc("consume", "--initial-position", "EARLIEST", env=cli_env))
+    assert "TRIM_HORIZON" in line and "AT_TIMESTAMP" in line
+    line = one_line_error(cdc("consume", "--initial-position", "AT_TIMESTAMP", env=cli_env))
+    assert "--at-timestamp" in line
+    args = ("consume", "--initial-position", "AT_TIMESTAMP", "--at-timestamp", "yesterday")
+    assert "ISO" in one_line_error(cdc(*args, env=cli_env))
+    line = one_line_error(cdc("consume", "--stream", "nope", env=cli_env))
+    assert "nope" in line
