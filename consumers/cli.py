@@ -23,10 +23,12 @@ local_app = typer.Typer(help="The local stack: a throwaway PostgreSQL cluster an
 contracts_app = typer.Typer(help="Table contracts (Avro schemas in schemas/).")
 demo_app = typer.Typer(help="The Terrific Totes demo: seed data, workload, and `make run`.")
 dms_app = typer.Typer(help="The DMS configuration files in infra/dms/.")
+warehouse_app = typer.Typer(help="The warehouse: bootstrap SQL for Redshift or the local one.")
 app.add_typer(local_app, name="local")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(demo_app, name="demo")
 app.add_typer(dms_app, name="dms")
+app.add_typer(warehouse_app, name="warehouse")
 
 ContractsOpt = Annotated[
     Path | None,
@@ -35,6 +37,10 @@ ContractsOpt = Annotated[
 SourceDsnOpt = Annotated[
     str | None,
     typer.Option("--source-dsn", help="Source PostgreSQL DSN. Default: the local stack's."),
+]
+WarehouseDsnOpt = Annotated[
+    str | None,
+    typer.Option("--warehouse-dsn", help="Warehouse DSN. Default: the local stack's warehouse."),
 ]
 TablesOpt = Annotated[
     str | None, typer.Option("--tables", help="Comma-separated table names (default: all).")
@@ -313,6 +319,133 @@ def consume_cmd(
         f"consumed {sum(v.records for v in views)} records in {sum(v.batches for v in views)} "
         f"batches; dead letters: {sum(v.dead_letters for v in views)}"
     )
+
+
+# ---------------------------------------------------------------- warehouse
+
+
+def _warehouse_dsn(s: Settings, dsn: str | None) -> str:
+    from consumers.errors import StackError
+    from consumers.local.stack import load_state
+
+    if dsn:
+        return dsn
+    state = load_state(s)
+    if state is None:
+        raise StackError(
+            "no warehouse given and the local stack is not running: pass --warehouse-dsn, "
+            "or start the local stack with `cdc local up`"
+        )
+    return state.dsn("warehouse")
+
+
+@warehouse_app.command("bootstrap")
+def warehouse_bootstrap(
+    contracts: ContractsOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="postgres (the local warehouse) or redshift.")
+    ] = "postgres",
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the SQL instead of running it.")
+    ] = False,
+) -> None:
+    """Create the cdc schema, the load ledger and the target tables (idempotent)."""
+    from consumers.contracts.model import load_contracts
+    from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
+
+    s = _settings(contracts)
+    dialects = {"postgres": PostgresDialect, "redshift": RedshiftDialect}
+    if dialect not in dialects:
+        raise CdcError(f"--dialect {dialect!r}: use postgres or redshift")
+    statements = dialects[dialect]().bootstrap(load_contracts(s.contracts_dir))
+    if print_only or dialect == "redshift":
+        for statement in statements:
+            typer.echo(statement + ";")
+        return
+    from consumers.warehouse.local import LocalWarehouse
+
+    wh = LocalWarehouse(_warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir), None, "")
+    wh.bootstrap()
+    typer.echo(f"bootstrapped {len(statements)} statements")
+
+
+@app.command("load")
+def load_cmd(
+    contracts: ContractsOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Load what is pending, then exit.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, help="Seconds between runs.")
+    ] = 0.5,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after N seconds (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """Apply pending batch manifests to the local warehouse with the load plans
+    (COPY + version-guarded MERGE, ledger in the same transaction)."""
+    import signal
+    import threading
+    import time
+
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+    from consumers.warehouse.local import LocalWarehouse
+
+    s = _settings(contracts)
+    ep = resolve(s)
+    wh = LocalWarehouse(
+        _warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir), ep.client("s3"),
+        s.batch_bucket,
+    )  # fmt: skip
+    wh.bootstrap()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    start = time.monotonic()
+    while True:
+        for load in wh.run_once():
+            typer.echo(
+                f"loaded {load.table}: {load.batches} batches, {load.staged_rows} rows staged, "
+                f"{load.seconds:.2f} s"
+            )
+        if once or stop.wait(interval):
+            break
+        if duration is not None and time.monotonic() - start >= duration:
+            break
+
+
+@app.command("verify")
+def verify_cmd(
+    contracts: ContractsOpt = None,
+    source_dsn: SourceDsnOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+    schema: Annotated[
+        str | None,
+        typer.Option("--schema", help="Warehouse schema to check (default: the source's)."),
+    ] = None,
+) -> None:
+    """Compare every contract table, source vs warehouse (counts + per-row hash of all columns);
+    exit 1 on any difference."""
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+    from consumers.warehouse.verify import verify
+
+    s = _settings(contracts)
+    diffs = verify(
+        resolve(s, source_dsn).source_dsn, _warehouse_dsn(s, warehouse_dsn),
+        load_contracts(s.contracts_dir), schema,
+    )  # fmt: skip
+    for d in diffs:
+        mark = "ok  " if d.ok else "DIFF"
+        typer.echo(f"{mark} {d.table}: source {d.source_rows} rows, warehouse {d.warehouse_rows}")
+        for what, keys in (("missing", d.missing), ("extra", d.extra), ("different", d.different)):
+            if keys:
+                shown = ", ".join("/".join(k) for k in keys[:10])
+                more = f" (+{len(keys) - 10} more)" if len(keys) > 10 else ""
+                typer.echo(f"     {what}: {shown}{more}")
+    if not all(d.ok for d in diffs):
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- demo

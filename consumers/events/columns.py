@@ -33,7 +33,9 @@ METADATA_FIELDS = [
     pa.field("_cdc_commit_ts", UTC_US),
     pa.field("_cdc_shard", pa.string(), nullable=False),
     pa.field("_cdc_sequence", pa.string(), nullable=False),
-    pa.field("_cdc_unchanged", pa.list_(pa.string())),
+    pa.field("_cdc_batch", pa.string(), nullable=False),
+    # ",col1,col2,": a string, so both warehouses test membership with POSITION(',c,' IN ...)
+    pa.field("_cdc_unchanged", pa.string()),
     pa.field("_cdc_old_key", pa.string()),
 ]
 _NUMERIC_RE = r"^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|NaN)$"
@@ -281,7 +283,7 @@ def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, st
 
 
 def to_table(
-    contract: TableContract, events: Sequence[ChangeEvent], shard: str
+    contract: TableContract, events: Sequence[ChangeEvent], shard: str, batch_id: str = ""
 ) -> tuple[pa.Table, dict[int, str]]:
     """The events as one Arrow table (rows with bad values removed), and {index: reason}."""
     names = [c.name for c in contract.columns]
@@ -309,8 +311,9 @@ def to_table(
         pa.array(commits, pa.string()).cast(UTC_US),
         pa.array([shard] * len(events), pa.string()),
         pa.array(sequences, pa.string()),
+        pa.array([batch_id] * len(events), pa.string()),
         pa.array(
-            [list(e.unchanged) if e.unchanged else None for e in events], pa.list_(pa.string())
+            [f",{','.join(e.unchanged)}," if e.unchanged else None for e in events], pa.string()
         ),
         pa.array(
             [orjson.dumps(e.old_key).decode() if e.old_key else None for e in events], pa.string()

@@ -140,7 +140,7 @@ class BatchWriter:
         )
         for table in sorted(batch.tables):
             events = list(batch.tables[table].rows.values())
-            arrow, bad = to_table(self.contracts[table], events, shard)
+            arrow, bad = to_table(self.contracts[table], events, shard, manifest.batch_id)
             for i, why in sorted(bad.items()):
                 self._dead_event(shard, events[i], why, batch)
             if arrow.num_rows == 0:

@@ -1,0 +1,198 @@
+"""SQL for the warehouse, one dialect class per warehouse, pure builders (no I/O).
+
+PostgreSQL is the local warehouse; Redshift extends it and overrides only what differs
+(types, COPY, locking, timestamps). Identifiers are always quoted; contract names are already
+restricted to plain lower-case identifiers when contracts load (consumers/contracts/model.py).
+
+Warehouse tables: the contract's columns plus
+  _cdc_version    numeric(38,0)  ordering version of the row's latest applied change
+  _cdc_op         the operation of that change (load, insert, update, delete)
+  _cdc_commit_ts  its source commit time (UTC); NULL for full-load rows
+  _cdc_loaded_at  when the load that applied it ran
+  _cdc_deleted    soft-delete tables: true once the row was deleted at the source
+Hard-delete tables keep the keys and versions of deleted rows in cdc."<schema>__<table>__deleted"
+so an older change arriving late (a replay, a duplicate) never brings a deleted row back.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from consumers.contracts.model import Column, TableContract
+from consumers.contracts.types import Kind, decimal_precision_scale
+
+LEDGER = '"cdc"."load_ledger"'
+TOASTABLE = {Kind.TEXT, Kind.NUMERIC, Kind.DECIMAL, Kind.JSON, Kind.JSONB, Kind.BYTEA,
+             Kind.TEXT_ARRAY, Kind.INT_ARRAY, Kind.INTERVAL}  # fmt: skip
+# Parquet metadata columns, in file order (consumers/events/columns.py METADATA_FIELDS).
+STAGE_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_shard", "_cdc_sequence",
+              "_cdc_batch", "_cdc_unchanged", "_cdc_old_key")  # fmt: skip
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class PostgresDialect:
+    name = "postgres"
+    TYPES: ClassVar[dict[Kind, str]] = {
+        Kind.INT2: "smallint",
+        Kind.INT4: "integer",
+        Kind.INT8: "bigint",
+        Kind.NUMERIC: "numeric",
+        Kind.FLOAT4: "real",
+        Kind.FLOAT8: "double precision",
+        Kind.BOOL: "boolean",
+        Kind.DATE: "date",
+        Kind.TIME: "time",
+        Kind.TIMESTAMP: "timestamp",
+        Kind.TIMESTAMPTZ: "timestamptz",
+        Kind.INTERVAL: "interval",
+        Kind.UUID: "uuid",
+        Kind.JSON: "json",
+        Kind.JSONB: "jsonb",
+        Kind.BYTEA: "bytea",
+        Kind.TEXT_ARRAY: "text[]",
+        Kind.INT_ARRAY: "integer[]",
+        Kind.ENUM: "text",  # the label; no enum type to keep in step with the source
+    }
+    TEXT = "text"
+    VERSION = "numeric(38,0)"
+    TIMESTAMPTZ = "timestamptz"
+
+    # ------------------------------------------------------------------ names and types
+
+    def table(self, c: TableContract) -> str:
+        return f"{q(c.schema)}.{q(c.name)}"
+
+    def tombstones(self, c: TableContract) -> str:
+        return f'"cdc".{q(f"{c.schema}__{c.name}__deleted")}'
+
+    def column_type(self, col: Column) -> str:
+        if col.kind is Kind.DECIMAL:
+            p, s = decimal_precision_scale(col.sql_type)
+            return f"numeric({p},{s})"
+        if col.kind is Kind.TEXT:
+            return col.sql_type if col.sql_type != "text" else self.TEXT
+        return self.TYPES[col.kind]
+
+    def now(self) -> str:
+        return "now()"
+
+    # ------------------------------------------------------------------ DDL
+
+    def target_columns(self, c: TableContract) -> list[str]:
+        cols = [
+            f"{q(col.name)} {self.column_type(col)}{'' if col.nullable else ' NOT NULL'}"
+            for col in c.columns
+        ]
+        cols += [
+            f'"_cdc_version" {self.VERSION} NOT NULL',
+            '"_cdc_op" varchar(8) NOT NULL',
+            f'"_cdc_commit_ts" {self.TIMESTAMPTZ}',
+            f'"_cdc_loaded_at" {self.TIMESTAMPTZ} NOT NULL',
+            '"_cdc_deleted" boolean NOT NULL DEFAULT false',
+        ]
+        if c.primary_key:
+            cols.append(f"PRIMARY KEY ({', '.join(q(k) for k in c.primary_key)})")
+        return cols
+
+    def create_table(self, c: TableContract) -> str:
+        body = ",\n  ".join(self.target_columns(c))
+        return f"CREATE TABLE IF NOT EXISTS {self.table(c)} (\n  {body}\n)"
+
+    def create_tombstones(self, c: TableContract) -> str:
+        keys = [f"{q(k)} {self.column_type(c.column(k))} NOT NULL" for k in c.primary_key]
+        body = ", ".join([*keys, f'"_cdc_version" {self.VERSION} NOT NULL'])
+        return f"CREATE TABLE IF NOT EXISTS {self.tombstones(c)} ({body})"
+
+    def create_ledger(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {LEDGER} (batch_id varchar(256) NOT NULL, "
+            f"table_name varchar(256) NOT NULL, row_count bigint NOT NULL, "
+            f"applied_at {self.TIMESTAMPTZ} NOT NULL, PRIMARY KEY (batch_id, table_name))"
+        )
+
+    def bootstrap(self, contracts: list[TableContract]) -> list[str]:
+        out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger()]
+        for schema in sorted({c.schema for c in contracts}):
+            out.append(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+        for c in contracts:
+            out.append(self.create_table(c))
+            if c.delete_mode == "hard" and c.primary_key:
+                out.append(self.create_tombstones(c))
+        return out
+
+    # ------------------------------------------------------------------ staging
+
+    def stage_columns(self, c: TableContract) -> list[tuple[str, str]]:
+        """Staging columns in Parquet file order (Redshift's COPY matches by position)."""
+        cols = [(col.name, self.column_type(col)) for col in c.columns]
+        meta = [self.VERSION, "varchar(8)", self.TIMESTAMPTZ, "varchar(64)", "varchar(128)",
+                "varchar(256)", "varchar(65535)", "varchar(65535)"]  # fmt: skip
+        return cols + list(zip(STAGE_META, meta, strict=True))
+
+    def create_stage(self, c: TableContract) -> str:
+        body = ", ".join(f"{q(n)} {t}" for n, t in self.stage_columns(c))
+        return f'CREATE TEMP TABLE "stage" ({body})'
+
+    def copy_stage(self, c: TableContract, manifest_url: str, iam_role: str) -> str:
+        """Locally the executor streams the Parquet rows with COPY FROM STDIN instead."""
+        cols = ", ".join(q(n) for n, _ in self.stage_columns(c))
+        return f'COPY "stage" ({cols}) FROM STDIN'
+
+    def lock(self, c: TableContract) -> str:
+        # SHARE ROW EXCLUSIVE conflicts with itself: two loads of one table serialize.
+        return f"LOCK TABLE {self.table(c)} IN SHARE ROW EXCLUSIVE MODE"
+
+    def drop_temp(self, name: str) -> str:
+        return f"DROP TABLE IF EXISTS {q(name)}"
+
+
+class RedshiftDialect(PostgresDialect):
+    """Redshift differs in types (no arrays, interval, uuid, json types: SUPER and VARCHAR),
+    COPY (from S3, Parquet, by a COPY manifest), LOCK and the current time."""
+
+    name = "redshift"
+    TYPES: ClassVar[dict[Kind, str]] = {
+        **PostgresDialect.TYPES,
+        Kind.NUMERIC: "varchar(256)",  # unconstrained numeric exceeds DECIMAL(38): kept exact
+        Kind.TIME: "time",
+        Kind.INTERVAL: "varchar(64)",
+        Kind.UUID: "char(36)",
+        Kind.JSON: "super",
+        Kind.JSONB: "super",
+        Kind.BYTEA: "varbyte(1024000)",
+        Kind.TEXT_ARRAY: "super",
+        Kind.INT_ARRAY: "super",
+        Kind.ENUM: "varchar(256)",
+    }
+    TEXT = "varchar(65535)"
+    TIMESTAMPTZ = "timestamptz"
+
+    def column_type(self, col: Column) -> str:
+        if col.kind is Kind.TEXT and col.sql_type == "text":
+            return self.TEXT
+        return super().column_type(col)
+
+    def now(self) -> str:
+        return "GETDATE()"
+
+    def create_stage(self, c: TableContract) -> str:
+        body = ", ".join(f"{q(n)} {t}" for n, t in self.stage_columns(c))
+        return f'CREATE TEMP TABLE "stage" ({body})'
+
+    def copy_stage(self, c: TableContract, manifest_url: str, iam_role: str) -> str:
+        # COPY from Parquet matches columns by position: the stage mirrors the file layout.
+        # SERIALIZETOJSON loads Parquet lists into SUPER columns.
+        return (
+            f'COPY "stage" FROM {lit(manifest_url)} IAM_ROLE {lit(iam_role)} '
+            "FORMAT AS PARQUET SERIALIZETOJSON MANIFEST"
+        )
+
+    def lock(self, c: TableContract) -> str:
+        return f"LOCK {self.table(c)}"

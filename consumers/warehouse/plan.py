@@ -1,0 +1,189 @@
+"""A table's load as a typed plan: an ordered list of statements run as ONE transaction.
+
+Steps, with what a failure at each means (any failure rolls the whole transaction back; nothing
+is half-applied, the batches stay pending, and the next run retries them):
+  lock       serialize loads of this table (concurrent loaders wait here)
+  stage      create the staging table; COPY the batches' Parquet files into it
+  skip       drop staged rows of batches already in the ledger (a retried or concurrent load)
+  latest     keep each key's newest change (highest ordering version)
+  guard      drop changes not newer than the stored row or the key's tombstone
+  toast      fill unchanged-TOAST columns from the stored row (never store a placeholder)
+  delete     hard-delete tables: delete rows and record tombstones
+  merge      upsert everything else (soft-delete tables: deletes set _cdc_deleted)
+  ledger     record the applied batches, in the same transaction as the MERGE
+Redshift's MERGE allows one WHEN MATCHED (no extra condition) and one WHEN NOT MATCHED, and needs
+source rows unique per key: `latest` guarantees that, and `guard` replaces a MATCHED condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consumers.contracts.model import TableContract
+from consumers.warehouse.dialect import LEDGER, TOASTABLE, PostgresDialect, lit, q
+
+COPY_STEP = "stage-copy"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    table: str
+    dialect: str
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def statements(self) -> list[str]:
+        return [s.sql for s in self.steps]
+
+
+def _keys_equal(c: TableContract, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{q(k)} = {right}.{q(k)}" for k in c.primary_key)
+
+
+def build_load(
+    d: PostgresDialect, c: TableContract, *, manifest_url: str = "", iam_role: str = ""
+) -> LoadPlan:
+    if not c.primary_key:
+        raise ValueError(f"{c.qualified} is append-only: it has no load plan by key yet")
+    target = d.table(c)
+    cols = [col.name for col in c.columns]
+    keys = ", ".join(q(k) for k in c.primary_key)
+    meta = ["_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_batch", "_cdc_unchanged"]
+    picked = ", ".join(q(n) for n in [*cols, *meta])
+    hard = c.delete_mode == "hard"
+    steps = [
+        Step("lock", d.lock(c)),
+        Step("stage-drop", d.drop_temp("stage")),
+        Step("stage-create", d.create_stage(c)),
+        Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
+        Step(
+            "skip",
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '
+            f"WHERE table_name = {lit(c.qualified)})",
+        ),
+        Step("latest-drop", d.drop_temp("latest")),
+        Step(
+            "latest",
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked} FROM (SELECT *, ROW_NUMBER() OVER '
+            f'(PARTITION BY {keys} ORDER BY "_cdc_version" DESC) AS "_cdc_rank" FROM "stage") '
+            f'AS s WHERE "_cdc_rank" = 1',
+        ),
+        Step(
+            "guard",
+            f'DELETE FROM "latest" USING {target} AS t WHERE {_keys_equal(c, "t", q("latest"))} '
+            f'AND t."_cdc_version" >= "latest"."_cdc_version"',
+        ),
+    ]
+    if hard:
+        steps.append(
+            Step(
+                "guard-tombstones",
+                f'DELETE FROM "latest" USING {d.tombstones(c)} AS x WHERE '
+                f'{_keys_equal(c, "x", q("latest"))} AND x."_cdc_version" >= '
+                '"latest"."_cdc_version"',
+            )
+        )
+    toast = [col.name for col in c.columns if col.kind in TOASTABLE]
+    for n in toast:
+        # One load can stage several batches of a key: an unchanged value comes first from the
+        # newest staged change that carries it and is newer than the stored row...
+        marker = lit(f",{n},")
+        present = f'(s."_cdc_unchanged" IS NULL OR POSITION({marker} IN s."_cdc_unchanged") = 0)'
+        steps.append(
+            Step(
+                f"toast-stage-{n}",
+                f'UPDATE "latest" SET {q(n)} = f.{q(n)}, "_cdc_unchanged" = '
+                f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\') FROM (SELECT s.*, '
+                f"ROW_NUMBER() OVER (PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} "
+                f'ORDER BY s."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s LEFT JOIN '
+                f"{target} AS t ON {_keys_equal(c, 't', 's')} WHERE {present} AND "
+                f'(t."_cdc_version" IS NULL OR s."_cdc_version" > t."_cdc_version")) AS f '
+                f'WHERE {_keys_equal(c, "f", q("latest"))} AND f."_cdc_rank" = 1 AND '
+                f'POSITION({marker} IN "latest"."_cdc_unchanged") > 0',
+            )
+        )
+    if toast:
+        # ...and otherwise from the stored row.
+        sets = ", ".join(
+            f'{q(n)} = CASE WHEN POSITION({lit(f",{n},")} IN "latest"."_cdc_unchanged") > 0 '
+            f'THEN t.{q(n)} ELSE "latest".{q(n)} END'
+            for n in toast
+        )
+        steps.append(
+            Step(
+                "toast",
+                f'UPDATE "latest" SET {sets} FROM {target} AS t WHERE '
+                f'{_keys_equal(c, "t", q("latest"))} AND "latest"."_cdc_unchanged" IS NOT NULL',
+            )
+        )
+    if hard:
+        deleted = '"latest"."_cdc_op" = \'delete\''
+        steps += [
+            Step(
+                "delete",
+                f'DELETE FROM {target} USING "latest" WHERE '
+                f"{_keys_equal(c, target, q('latest'))} AND {deleted}",
+            ),
+            Step(
+                "tombstones-clear",
+                f'DELETE FROM {d.tombstones(c)} USING "latest" WHERE '
+                f"{_keys_equal(c, d.tombstones(c), q('latest'))} AND {deleted}",
+            ),
+            Step(
+                "tombstones",
+                f'INSERT INTO {d.tombstones(c)} ({keys}, "_cdc_version") SELECT {keys}, '
+                f'"_cdc_version" FROM "latest" WHERE "_cdc_op" = \'delete\'',
+            ),
+        ]
+    now = d.now()
+    is_delete = "s.\"_cdc_op\" = 'delete'"
+    if hard:
+        source = 'SELECT * FROM "latest" WHERE "_cdc_op" <> \'delete\''
+        updates = [f"{q(n)} = s.{q(n)}" for n in cols]
+    else:  # soft: a delete keeps the row's last values and flags it
+        source = 'SELECT * FROM "latest"'
+        updates = [
+            f"{q(n)} = CASE WHEN {is_delete} THEN {target}.{q(n)} ELSE s.{q(n)} END" for n in cols
+        ]
+    updates += [
+        '"_cdc_version" = s."_cdc_version"',
+        '"_cdc_op" = s."_cdc_op"',
+        '"_cdc_commit_ts" = s."_cdc_commit_ts"',
+        f'"_cdc_loaded_at" = {now}',
+        f'"_cdc_deleted" = {"false" if hard else is_delete}',
+    ]
+    insert_cols = ", ".join(q(n) for n in [*cols, "_cdc_version", "_cdc_op", "_cdc_commit_ts",
+                                            "_cdc_loaded_at", "_cdc_deleted"])  # fmt: skip
+    insert_vals = ", ".join(
+        [f"s.{q(n)}" for n in cols]
+        + [
+            's."_cdc_version"',
+            's."_cdc_op"',
+            's."_cdc_commit_ts"',
+            now,
+            "false" if hard else is_delete,
+        ]
+    )
+    steps += [
+        Step(
+            "merge",
+            f"MERGE INTO {target} USING ({source}) AS s ON {_keys_equal(c, target, 's')} "
+            f"WHEN MATCHED THEN UPDATE SET {', '.join(updates)} "
+            f"WHEN NOT MATCHED THEN INSERT ({insert_cols}) VALUES ({insert_vals})",
+        ),
+        Step(
+            "ledger",
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, applied_at) SELECT "
+            f'"_cdc_batch", {lit(c.qualified)}, COUNT(*), {now} FROM "stage" '
+            'GROUP BY "_cdc_batch"',
+        ),
+        Step("cleanup-stage", d.drop_temp("stage")),
+        Step("cleanup-latest", d.drop_temp("latest")),
+    ]
+    return LoadPlan(c.qualified, d.name, steps)
