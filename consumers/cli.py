@@ -501,12 +501,37 @@ def demo_run(
     ] = False,
     contracts: ContractsOpt = None,
 ) -> None:
-    """What `make run` runs: local stack, demo data, workload and capture, with live counts."""
-    from consumers.local.run import run_demo
+    """What `make run` runs: `cdc run` over the demo database, with its workload; ends with
+    drain + `cdc verify` and exits with verify's result."""
+    from consumers.local.run import run_pipeline
 
-    raise typer.Exit(
-        run_demo(_settings(contracts), rate=rate, duration=duration, keep_stack=keep_stack)
+    code = run_pipeline(
+        _settings(contracts), source_dsn=None, duration=duration, keep_stack=keep_stack,
+        demo_rate=rate,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@app.command("run")
+def run_cmd(
+    contracts: ContractsOpt = None,
+    source_dsn: SourceDsnOpt = None,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Seconds; then drain into the warehouse and verify."),
+    ] = None,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", help="Leave the local stack running.")
+    ] = False,
+) -> None:
+    """The pipeline itself (capture, consumers, loader) for the contracts' tables, from
+    --source-dsn into the local warehouse; on exit it drains everything it captured."""
+    from consumers.local.run import run_pipeline
+
+    code = run_pipeline(
+        _settings(contracts), source_dsn=source_dsn, duration=duration, keep_stack=keep_stack
     )
+    raise typer.Exit(code)
 
 
 def _aws_problem(e: Exception) -> str | None:

@@ -1,0 +1,202 @@
+"""The whole local pipeline in one process: capture → Kinesis → consumers → S3 → loader →
+warehouse. `cdc run` runs it for any contracts and source; `make run` adds the demo workload.
+
+`drain()` is how a run ends cleanly: a marker transaction is committed at the source; the
+capture has put everything before it once it acknowledges the marker; the consumers have
+written and checkpointed everything once every shard is idle and checkpointed at its last
+record; the loader has applied everything once no manifest is pending. Then `cdc verify` can
+compare source and warehouse exactly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consumers.capture import dms_config
+from consumers.capture.kinesis_sink import KinesisSink
+from consumers.capture.runner import DRAIN_PREFIX, Capture, CaptureConfig, emit_marker
+from consumers.contracts.model import TableContract
+from consumers.errors import TransientError
+from consumers.kcl.driver import Driver, DriverConfig, processor_env
+from consumers.local.stack import StackState
+from consumers.settings import Settings
+from consumers.warehouse.local import LocalWarehouse, TableLoad, percentile
+
+APPLICATION = "totesys-cdc-consumer"
+
+
+@dataclass
+class TableView:
+    table: str
+    source_rows: int
+    warehouse_rows: int
+    last_load: TableLoad | None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        state: StackState,
+        contracts: list[TableContract],
+        *,
+        source_dsn: str,
+        load_interval: float = 0.3,
+    ) -> None:
+        self.contracts = contracts
+        self.source_dsn = source_dsn
+        self.load_interval = load_interval
+        self.sink = KinesisSink(state.client("kinesis"), state.stream_name)
+        self.sink.check_stream()
+        self.capture = Capture(
+            CaptureConfig(
+                source_dsn=source_dsn,
+                contracts=contracts,
+                dms=dms_config.load(settings.dms_dir),
+                state_dir=settings.state_dir,
+                stream=state.stream_name,
+            ),
+            self.sink,
+        )
+        self.driver = Driver(
+            DriverConfig(
+                stream=state.stream_name,
+                application=APPLICATION,
+                processor_env=processor_env(settings, state.aws_endpoint_url, state.region),
+            ),
+            state.client("kinesis"),
+            state.client("dynamodb"),
+        )
+        self.warehouse = LocalWarehouse(
+            state.dsn("warehouse"), contracts, state.client("s3"), settings.batch_bucket
+        )
+        self.errors: list[BaseException] = []
+        self._stop_capture = threading.Event()
+        self._stop_loader = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _thread(self, target: Callable[..., Any], *args: Any) -> threading.Thread:
+        def body() -> None:
+            try:
+                target(*args)
+            except BaseException as e:  # surfaced by check(); the run then fails
+                self.errors.append(e)
+
+        t = threading.Thread(target=body, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return t
+
+    def _load_loop(self) -> None:
+        while not self._stop_loader.wait(self.load_interval):
+            self.warehouse.run_once()
+
+    def start(self) -> None:
+        self.warehouse.bootstrap()
+        capture = self._thread(self.capture.run, self._stop_capture)
+        # Changes committed before the slot exists are in the full load's snapshot.
+        while not self.capture.slot_ready.wait(0.1):
+            if not capture.is_alive():
+                self.check()
+                raise TransientError("the capture stopped before its replication slot existed")
+        self.driver.start()
+        self._thread(self._load_loop)
+
+    def check(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+        self.driver.check()
+
+    def _wait(self, what: str, done: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            self.check()
+            if time.monotonic() > deadline:
+                raise TransientError(f"{what} did not catch up within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def drain(self, timeout: float = 180) -> None:
+        target = emit_marker(self.source_dsn, DRAIN_PREFIX)
+        self._wait("the capture", lambda: self.capture.stats.acked_lsn >= target, timeout)
+        self._wait("the consumers", self.driver.caught_up, timeout)
+        self._stop_loader.set()
+        for t in self._threads[1:]:
+            t.join(60)
+        self.check()
+        self.warehouse.run_once()  # whatever the loop had not reached yet
+
+    def stop(self) -> None:
+        self._stop_capture.set()
+        self._stop_loader.set()
+        self.driver.stop()
+        for t in self._threads:
+            t.join(30)
+
+    # ------------------------------------------------------------------ live view
+
+    def freshness(self, window_s: float = 60) -> tuple[float | None, float | None]:
+        """p50, p99 of source commit → visible in the warehouse, over recent loads."""
+        now = time.time()
+        recent = [
+            f for load in self.warehouse.loads
+            if now - load.loaded_at.timestamp() <= window_s for f in load.freshness_s
+        ]  # fmt: skip
+        return percentile(recent, 0.5), percentile(recent, 0.99)
+
+    def tables(self) -> list[TableView]:
+        from consumers.db import connect
+        from consumers.warehouse.dialect import q
+
+        wh = self.warehouse.row_counts()
+        last: dict[str, TableLoad] = {}
+        for load in self.warehouse.loads:
+            last[load.table] = load
+        out = []
+        with connect(self.source_dsn) as conn:
+            for c in self.contracts:
+                row = conn.execute(
+                    f"SELECT count(*) FROM {q(c.schema)}.{q(c.name)}".encode()
+                ).fetchone()
+                out.append(
+                    TableView(
+                        c.qualified,
+                        int(row[0]) if row else 0,
+                        wh[c.qualified],
+                        last.get(c.qualified),
+                    )
+                )
+        return out
+
+    def view(self, elapsed: float, written: int | None = None) -> str:
+        views = self.driver.views.values()
+        p50, p99 = self.freshness()
+
+        def secs(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f}s"
+
+        head = (
+            f"[{elapsed:5.0f}s] "
+            + (f"source changes {written} | " if written is not None else "")
+            + f"Kinesis records {sum(self.sink.put.values())} | batches "
+            f"{sum(v.batches for v in views)}, dead letters {sum(v.dead_letters for v in views)} "
+            f"| millisBehindLatest "
+            + " ".join(
+                f"{int(s.rsplit('-', 1)[-1])}:{'-' if v.millis_behind is None else v.millis_behind}"
+                for s, v in sorted(self.driver.views.items())
+            )
+            + f" | freshness p50 {secs(p50)} p99 {secs(p99)}"
+        )
+        lines = [head, f"  {'table':24} {'source':>8} {'warehouse':>10}  last load"]
+        now = time.time()
+        for t in self.tables():
+            last = (
+                f"{now - t.last_load.loaded_at.timestamp():5.1f}s ago, {t.last_load.seconds:.2f}s"
+                if t.last_load
+                else "-"
+            )
+            lines.append(f"  {t.table:24} {t.source_rows:>8} {t.warehouse_rows:>10}  {last}")
+        return "\n".join(lines)
