@@ -45,6 +45,8 @@ class Pipeline:
         contracts: list[TableContract],
         *,
         source_dsn: str,
+        warehouse_dsn: str | None = None,
+        application: str = APPLICATION,
         load_interval: float = 0.3,
     ) -> None:
         self.contracts = contracts
@@ -65,14 +67,17 @@ class Pipeline:
         self.driver = Driver(
             DriverConfig(
                 stream=state.stream_name,
-                application=APPLICATION,
+                application=application,
                 processor_env=processor_env(settings, state.aws_endpoint_url, state.region),
             ),
             state.client("kinesis"),
             state.client("dynamodb"),
         )
         self.warehouse = LocalWarehouse(
-            state.dsn("warehouse"), contracts, state.client("s3"), settings.batch_bucket
+            warehouse_dsn or state.dsn("warehouse"),
+            contracts,
+            state.client("s3"),
+            settings.batch_bucket,
         )
         self.errors: list[BaseException] = []
         self._stop_capture = threading.Event()

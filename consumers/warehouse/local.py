@@ -8,6 +8,7 @@ transaction. Pending work = manifest files whose (batch, table) is not in the le
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,6 +136,8 @@ class LocalWarehouse:
                             staged += data.num_rows
                             copy.write(arrow_to_csv(data))
                     continue
+                if step.name == "ledger":
+                    _fault_point_before_ledger()
                 if step.name == "cleanup-latest":
                     cur.execute(
                         'SELECT "_cdc_commit_ts" FROM "latest" WHERE "_cdc_commit_ts" IS NOT NULL'
@@ -160,6 +163,16 @@ class LocalWarehouse:
                 row = conn.execute(sql.encode()).fetchone()
                 out[name] = int(row[0]) if row else 0
         return out
+
+
+def _fault_point_before_ledger() -> None:
+    """Test hook: CDC_FAULT_EXIT_DURING_LOAD=<marker file> makes the first loader that gets
+    here die like kill -9, after its MERGE and before its ledger insert and commit."""
+    marker = os.environ.get("CDC_FAULT_EXIT_DURING_LOAD")
+    if marker and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        os._exit(137)
 
 
 def percentile(values: list[float], p: float) -> float | None:
