@@ -42,6 +42,22 @@ class Kind(StrEnum):
     ENUM = "enum"
 
 
+# Types whose values PostgreSQL can store out of line (TOAST): variable-length ones that can
+# exceed ~2 kB. An UPDATE that leaves such a value untouched does not carry it in the WAL.
+# interval and numeric(p,s) are small fixed-size or bounded values and are never TOASTed.
+TOASTABLE = frozenset(
+    {
+        Kind.TEXT,
+        Kind.NUMERIC,
+        Kind.JSON,
+        Kind.JSONB,
+        Kind.BYTEA,
+        Kind.TEXT_ARRAY,
+        Kind.INT_ARRAY,
+    }
+)
+
+
 @dataclass(frozen=True)
 class TypeInfo:
     avro: Any  # the Avro type of a non-null value

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from consumers.contracts.model import TableContract
-from consumers.contracts.types import Kind
+from consumers.contracts.types import TOASTABLE
 from consumers.events.model import (
     DATA_OPERATIONS,
     DELETE,
@@ -35,19 +35,6 @@ from consumers.events.model import (
     DeadLetter,
 )
 
-TOASTABLE = frozenset(
-    {
-        Kind.TEXT,
-        Kind.NUMERIC,
-        Kind.DECIMAL,
-        Kind.JSON,
-        Kind.JSONB,
-        Kind.BYTEA,
-        Kind.TEXT_ARRAY,
-        Kind.INT_ARRAY,
-        Kind.INTERVAL,
-    }
-)
 # Control operations the loader acts on, or that need no action when they match the contract.
 CONTROL_OPERATIONS = frozenset(
     {

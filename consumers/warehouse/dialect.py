@@ -22,8 +22,6 @@ from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import Kind, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
-TOASTABLE = {Kind.TEXT, Kind.NUMERIC, Kind.DECIMAL, Kind.JSON, Kind.JSONB, Kind.BYTEA,
-             Kind.TEXT_ARRAY, Kind.INT_ARRAY, Kind.INTERVAL}  # fmt: skip
 # Parquet metadata columns, in file order (consumers/events/columns.py METADATA_FIELDS).
 STAGE_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_shard", "_cdc_sequence",
               "_cdc_batch", "_cdc_unchanged", "_cdc_old_key")  # fmt: skip

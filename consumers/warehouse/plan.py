@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consumers.contracts.model import TableContract
-from consumers.warehouse.dialect import LEDGER, TOASTABLE, PostgresDialect, lit, q
+from consumers.contracts.types import TOASTABLE
+from consumers.warehouse.dialect import LEDGER, PostgresDialect, lit, q
 
 COPY_STEP = "stage-copy"
 
@@ -103,7 +104,9 @@ def build_load(
                 f"ROW_NUMBER() OVER (PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} "
                 f'ORDER BY s."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s LEFT JOIN '
                 f"{target} AS t ON {_keys_equal(c, 't', 's')} WHERE {present} AND "
-                f'(t."_cdc_version" IS NULL OR s."_cdc_version" > t."_cdc_version")) AS f '
+                f'(t."_cdc_version" IS NULL OR s."_cdc_version" > t."_cdc_version") AND EXISTS '
+                f'(SELECT 1 FROM "latest" AS u WHERE {_keys_equal(c, "u", "s")} AND '
+                f'POSITION({marker} IN u."_cdc_unchanged") > 0)) AS f '
                 f'WHERE {_keys_equal(c, "f", q("latest"))} AND f."_cdc_rank" = 1 AND '
                 f'POSITION({marker} IN "latest"."_cdc_unchanged") > 0',
             )

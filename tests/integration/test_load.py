@@ -211,3 +211,49 @@ def test_concurrent_loaders_never_apply_a_batch_twice(
     staged = sum(len(w.loads) for w in loaders)
     assert staged >= 12
     assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
+
+
+def test_planner_renders_copy_manifests_and_plans_then_commits(
+    pipeline_run, contracts, local_stack
+):
+    import orjson
+    import sqlglot
+
+    from consumers.orchestration import planner
+    from consumers.orchestration.state_machine import definition
+
+    s3 = local_stack.client("s3")
+    cfg = planner.PlannerConfig(
+        batch_bucket=pipeline_run.bucket,
+        copy_role_arn="arn:aws:iam::123456789012:role/copy",
+        contracts={c.qualified: c for c in contracts},
+    )
+    first = planner.plan(s3, cfg, "run-1")
+    assert first["pending"] and len(first["tables"]) == len(contracts)
+    for t in first["tables"]:
+        assert len(t["sqls"]) <= planner.MAX_BATCH_STATEMENTS
+        copy = next(sql for sql in t["sqls"] if sql.startswith('COPY "stage"'))
+        url = copy.split("'")[1]
+        body = s3.get_object(Bucket=pipeline_run.bucket, Key=url.split("/", 3)[3])["Body"].read()
+        entries = orjson.loads(body)["entries"]
+        assert len(entries) == t["files"] and all(e["meta"]["content_length"] > 0 for e in entries)
+        for sql in t["sqls"]:
+            if not sql.startswith("LOCK"):
+                sqlglot.parse_one(sql, read="redshift")
+    planner.commit(s3, cfg, first["watermark"])
+    again = planner.plan(s3, cfg, "run-2", first["iteration"])
+    assert not again["pending"] and again["iteration"] == 2
+    # the state machine is accepted by the Step Functions API (moto)
+    sfn = local_stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"load-{uuid.uuid4().hex[:6]}",
+        definition=orjson.dumps(definition(
+            plan_function_arn="arn:aws:lambda:eu-west-2:123456789012:function:plan",
+            commit_function_arn="arn:aws:lambda:eu-west-2:123456789012:function:commit",
+            workgroup="totes", database="dev",
+            secret_arn="arn:aws:secretsmanager:eu-west-2:123456789012:secret:rs",
+            failure_topic_arn="arn:aws:sns:eu-west-2:123456789012:load-failures",
+        )).decode(),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]  # fmt: skip
+    assert sfn.describe_state_machine(stateMachineArn=arn)["status"] == "ACTIVE"

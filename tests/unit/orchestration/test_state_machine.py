@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from consumers.orchestration.state_machine import DATA_API_TRANSIENT, definition
+
+ARGS = dict(
+    plan_function_arn="arn:aws:lambda:eu-west-2:123456789012:function:plan",
+    commit_function_arn="arn:aws:lambda:eu-west-2:123456789012:function:commit",
+    workgroup="totes", database="dev",
+    secret_arn="arn:aws:secretsmanager:eu-west-2:123456789012:secret:rs",
+    failure_topic_arn="arn:aws:sns:eu-west-2:123456789012:load-failures",
+)  # fmt: skip
+
+
+def _states():
+    d = definition(**ARGS)
+    return d, d["States"], d["States"]["LoadTables"]["ItemProcessor"]["States"]
+
+
+def test_one_batch_execute_statement_per_table_with_a_polling_loop():
+    d, top, inner = _states()
+    assert d["StartAt"] == "Plan" and top["LoadTables"]["ItemsPath"] == "$.tables"
+    batch = inner["ExecuteBatch"]
+    assert batch["Resource"].endswith("redshiftdata:batchExecuteStatement")
+    assert batch["Parameters"]["Sqls.$"] == "$.sqls"
+    assert inner["WaitForStatement"]["Next"] == "DescribeStatement"
+    choices = inner["StatementDone"]
+    assert choices["Default"] == "WaitForStatement"
+    assert choices["Choices"][0]["Next"] == "Loaded"
+    assert inner["TableFailed"]["Type"] == "Fail"
+
+
+def test_transient_errors_are_retried_and_terminal_ones_notify_and_fail():
+    _, top, inner = _states()
+    for state in (inner["ExecuteBatch"], inner["DescribeStatement"]):
+        assert state["Retry"][0]["ErrorEquals"] == DATA_API_TRANSIENT
+    for name in ("Plan", "LoadTables", "Commit"):
+        assert top[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        assert top[name]["Catch"][0]["Next"] == "NotifyFailure"
+    assert top["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert top["NotifyFailure"]["Next"] == "Failed" and top["Failed"]["Type"] == "Fail"
+
+
+def test_the_watermark_advances_only_after_every_table_loaded():
+    _, top, _ = _states()
+    assert top["LoadTables"]["Next"] == "Commit"
+    assert top["Commit"]["Next"] == "Again"
+    assert top["Pending"]["Default"] == "Again"  # nothing pending: no commit needed
+
+
+def test_every_transition_targets_a_state():
+    _, top, inner = _states()
+
+    def targets(states):
+        for s in states.values():
+            yield from [s.get("Next"), s.get("Default")]
+            yield from (c["Next"] for c in s.get("Choices", []))
+            yield from (c["Next"] for c in s.get("Catch", []))
+
+    assert {t for t in targets(top) if t} <= set(top)
+    assert {t for t in targets(inner) if t} <= set(inner)
