@@ -59,6 +59,9 @@ class PostgresDialect:
         Kind.ENUM: "text",  # the label; no enum type to keep in step with the source
     }
     TEXT = "text"
+    # PostgreSQL's MERGE takes several WHEN MATCHED clauses with conditions: one statement can
+    # skip stale changes, delete and update. Redshift's takes one, unconditional.
+    MERGE_WITH_CONDITIONS = True
     VERSION = "numeric(38,0)"
     TIMESTAMPTZ = "timestamptz"
 
@@ -171,6 +174,7 @@ class RedshiftDialect(PostgresDialect):
     }
     TEXT = "varchar(65535)"
     TIMESTAMPTZ = "timestamptz"
+    MERGE_WITH_CONDITIONS = False
 
     def column_type(self, col: Column) -> str:
         if col.kind is Kind.TEXT and col.sql_type == "text":

@@ -37,6 +37,7 @@ class TableLoad:
     seconds: float
     loaded_at: datetime
     freshness_s: list[float] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _pg_array(items: list[Any] | None) -> str | None:
@@ -125,9 +126,11 @@ class LocalWarehouse:
         plan = build_load(self.dialect, contract)
         start = time.monotonic()
         staged = 0
-        commits: list[datetime] = []
+        commits: list[tuple[datetime, int]] = []
+        steps: dict[str, float] = {}
         with self.connect() as conn, conn.transaction(), conn.cursor() as cur:
             for step in plan.steps:
+                began = time.monotonic()
                 if step.name == COPY_STEP:
                     with cur.copy(step.sql.encode() + b" (FORMAT csv)") as copy:
                         for _, key in files:
@@ -135,19 +138,22 @@ class LocalWarehouse:
                             data = pq.read_table(io.BytesIO(body))
                             staged += data.num_rows
                             copy.write(arrow_to_csv(data))
-                    continue
-                if step.name == "ledger":
-                    _fault_point_before_ledger()
-                if step.name == "cleanup-latest":
-                    cur.execute(
-                        'SELECT "_cdc_commit_ts" FROM "latest" WHERE "_cdc_commit_ts" IS NOT NULL'
-                    )
-                    commits = [r[0] for r in cur.fetchall()]
-                cur.execute(step.sql.encode())
+                else:
+                    if step.name == "ledger":
+                        _fault_point_before_ledger()
+                    if step.name == "cleanup-latest":
+                        # Commit times as a histogram: bounded by transactions, not rows.
+                        cur.execute(
+                            "SELECT date_trunc('milliseconds', \"_cdc_commit_ts\"), count(*) "
+                            'FROM "latest" WHERE "_cdc_commit_ts" IS NOT NULL GROUP BY 1'
+                        )
+                        commits = [(r[0], int(r[1])) for r in cur.fetchall()]
+                    cur.execute(step.sql.encode())
+                steps[step.name] = time.monotonic() - began
         done = datetime.now(UTC)
         load = TableLoad(
             table, len({b for b, _ in files}), staged, time.monotonic() - start, done,
-            [(done - c).total_seconds() for c in commits],
+            [(done - c).total_seconds() for c, n in commits for _ in range(min(n, 1000))], steps,
         )  # fmt: skip
         self.loads.append(load)
         return load

@@ -75,12 +75,17 @@ def build_load(
             f'(PARTITION BY {keys} ORDER BY "_cdc_version" DESC) AS "_cdc_rank" FROM "stage") '
             f'AS s WHERE "_cdc_rank" = 1',
         ),
-        Step(
-            "guard",
-            f'DELETE FROM "latest" USING {target} AS t WHERE {_keys_equal(c, "t", q("latest"))} '
-            f'AND t."_cdc_version" >= "latest"."_cdc_version"',
-        ),
     ]
+    conditional = d.MERGE_WITH_CONDITIONS
+    if not conditional:  # Redshift: stale changes leave `latest` before its MERGE
+        steps.append(
+            Step(
+                "guard",
+                f'DELETE FROM "latest" USING {target} AS t WHERE '
+                f"{_keys_equal(c, 't', q('latest'))} AND "
+                't."_cdc_version" >= "latest"."_cdc_version"',
+            )
+        )
     if hard:
         steps.append(
             Step(
@@ -146,11 +151,13 @@ def build_load(
         ]
     now = d.now()
     is_delete = "s.\"_cdc_op\" = 'delete'"
-    if hard:
+    if hard and not conditional:
         source = 'SELECT * FROM "latest" WHERE "_cdc_op" <> \'delete\''
+    else:
+        source = 'SELECT * FROM "latest"'
+    if hard:
         updates = [f"{q(n)} = s.{q(n)}" for n in cols]
     else:  # soft: a delete keeps the row's last values and flags it
-        source = 'SELECT * FROM "latest"'
         updates = [
             f"{q(n)} = CASE WHEN {is_delete} THEN {target}.{q(n)} ELSE s.{q(n)} END" for n in cols
         ]
@@ -161,25 +168,33 @@ def build_load(
         f'"_cdc_loaded_at" = {now}',
         f'"_cdc_deleted" = {"false" if hard else is_delete}',
     ]
-    insert_cols = ", ".join(q(n) for n in [*cols, "_cdc_version", "_cdc_op", "_cdc_commit_ts",
-                                            "_cdc_loaded_at", "_cdc_deleted"])  # fmt: skip
+    insert_cols = ", ".join(
+        q(n)
+        for n in [*cols, "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at",
+                  "_cdc_deleted"]
+    )  # fmt: skip
     insert_vals = ", ".join(
         [f"s.{q(n)}" for n in cols]
-        + [
-            's."_cdc_version"',
-            's."_cdc_op"',
-            's."_cdc_commit_ts"',
-            now,
-            "false" if hard else is_delete,
-        ]
-    )
+        + ['s."_cdc_version"', 's."_cdc_op"', 's."_cdc_commit_ts"', now,
+           "false" if hard else is_delete]
+    )  # fmt: skip
+    on = _keys_equal(c, target, "s")
+    update = f"UPDATE SET {', '.join(updates)}"
+    insert = f"INSERT ({insert_cols}) VALUES ({insert_vals})"
+    if conditional:
+        stale = f'{target}."_cdc_version" >= s."_cdc_version"'
+        clauses = f"WHEN MATCHED AND {stale} THEN DO NOTHING "
+        if hard:
+            clauses += (
+                f"WHEN MATCHED AND {is_delete} THEN DELETE WHEN MATCHED THEN {update} "
+                f"WHEN NOT MATCHED AND NOT {is_delete} THEN {insert}"
+            )
+        else:
+            clauses += f"WHEN MATCHED THEN {update} WHEN NOT MATCHED THEN {insert}"
+    else:
+        clauses = f"WHEN MATCHED THEN {update} WHEN NOT MATCHED THEN {insert}"
     steps += [
-        Step(
-            "merge",
-            f"MERGE INTO {target} USING ({source}) AS s ON {_keys_equal(c, target, 's')} "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(updates)} "
-            f"WHEN NOT MATCHED THEN INSERT ({insert_cols}) VALUES ({insert_vals})",
-        ),
+        Step("merge", f"MERGE INTO {target} USING ({source}) AS s ON {on} {clauses}"),
         Step(
             "ledger",
             f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, applied_at) SELECT "

@@ -75,6 +75,13 @@ def test_redshift_merge_has_one_matched_and_one_not_matched(contracts):
     assert names.index("ledger") > names.index("merge") > names.index("guard")
 
 
+def test_postgres_merges_with_conditions_in_one_statement(contracts):
+    plan = build_load(PostgresDialect(), next(c for c in contracts if c.name == "address"))
+    (merge,) = [s.sql for s in plan.steps if s.name == "merge"]
+    assert "THEN DO NOTHING" in merge and "THEN DELETE" in merge
+    assert "guard" not in [s.name for s in plan.steps]
+
+
 def test_redshift_types_and_copy(contracts):
     zoo = next(c for c in contracts if c.name == "type_zoo")
     ddl = RedshiftDialect().create_table(zoo)
