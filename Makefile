@@ -34,6 +34,8 @@ typecheck: venv
 bench: venv
 	$(VENV)/bin/python -m bench.capture
 	$(VENV)/bin/python -m bench.consumer
+	$(VENV)/bin/python -m bench.load
+	$(VENV)/bin/python -m bench.freshness
 
 down: venv
 	$(CDC) local down

@@ -25,6 +25,7 @@ from consumers.events.model import ChangeEvent
 from consumers.local import stack
 from consumers.settings import PROJECT_DIR, Settings
 from consumers.sink.writer import BatchFile, BatchManifest
+from consumers.warehouse.dialect import STAGE_META
 from consumers.warehouse.local import LocalWarehouse, arrow_to_csv
 
 TABLE_ROWS = 1_000_000
@@ -66,7 +67,7 @@ def batch_events() -> list[ChangeEvent]:
                 version,
                 str(n + 1),
                 "2026-11-24T10:11:12.123456Z",
-            )  # fmt: skip
+            )
         )
     return events
 
@@ -132,8 +133,7 @@ def run(state: stack.StackState) -> int:
             assert load.staged_rows == BATCH_ROWS
             steps = {k: round(v, 3) for k, v in load.step_seconds.items() if v > 0.01}
         else:
-            cols = [c.name for c in contract.columns] + ["_cdc_version", "_cdc_op", "_cdc_commit_ts",
-                    "_cdc_shard", "_cdc_sequence", "_cdc_batch", "_cdc_unchanged", "_cdc_old_key"]  # fmt: skip
+            cols = [c.name for c in contract.columns] + list(STAGE_META)
             # The same starting point as the plan: the batch's Parquet object in S3.
             got = s3.get_object(Bucket=state.batch_bucket, Key=key)["Body"].read()
             csv = arrow_to_csv(pq.read_table(io.BytesIO(got)))
@@ -142,10 +142,12 @@ def run(state: stack.StackState) -> int:
                     "CREATE TEMP TABLE stage ON COMMIT DROP AS "
                     "SELECT * FROM public.sales_order WITH NO DATA"
                 )
-                cur.execute("ALTER TABLE stage DROP COLUMN _cdc_loaded_at, DROP COLUMN _cdc_deleted, "
-                            "ADD COLUMN _cdc_shard text, ADD COLUMN _cdc_sequence text, "
-                            "ADD COLUMN _cdc_batch text, ADD COLUMN _cdc_unchanged text, "
-                            "ADD COLUMN _cdc_old_key text")  # fmt: skip
+                cur.execute(
+                    "ALTER TABLE stage DROP COLUMN _cdc_loaded_at, DROP COLUMN _cdc_deleted, "
+                    "ADD COLUMN _cdc_shard text, ADD COLUMN _cdc_sequence text, "
+                    "ADD COLUMN _cdc_batch text, ADD COLUMN _cdc_unchanged text, "
+                    "ADD COLUMN _cdc_old_key text"
+                )
                 with cur.copy(
                     f"COPY stage ({', '.join(cols)}) FROM STDIN (FORMAT csv)".encode()
                 ) as cp:
