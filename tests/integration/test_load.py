@@ -257,3 +257,21 @@ def test_planner_renders_copy_manifests_and_plans_then_commits(
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]  # fmt: skip
     assert sfn.describe_state_machine(stateMachineArn=arn)["status"] == "ACTIVE"
+
+
+def test_verify_names_the_differing_keys_and_exits_non_zero(
+    pipeline_run, contracts, local_stack, empty_warehouse, cli_env
+):
+    wh = LocalWarehouse(empty_warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket)
+    wh.bootstrap()
+    wh.run_once()
+    with psycopg.connect(empty_warehouse, autocommit=True) as conn:
+        conn.execute("UPDATE public.staff SET email_address = 'tampered' WHERE staff_id = 3")
+        conn.execute("DELETE FROM public.currency WHERE currency_id = 2")
+    args = [sys.executable, "-m", "consumers", "verify", "--source-dsn", pipeline_run.source,
+            "--warehouse-dsn", empty_warehouse]  # fmt: skip
+    proc = subprocess.run(args, env=cli_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "DIFF public.staff" in proc.stdout and "different: 3" in proc.stdout
+    assert "DIFF public.currency" in proc.stdout and "missing: 2" in proc.stdout
+    assert "ok   public.sales_order" in proc.stdout

@@ -104,3 +104,11 @@ def test_names_that_would_break_sql_are_rejected(contracts):
     }
     with pytest.raises(ContractError, match="not a plain lower-case SQL identifier"):
         parse_contract(doc, Path("schemas/public.x.avsc"))
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_bootstrap_files_in_sql_are_generated_from_the_contracts(dialect, contracts):
+    path = Path(__file__).resolve().parents[3] / "sql" / f"bootstrap.{dialect}.sql"
+    body = [line for line in path.read_text().splitlines() if not line.startswith("--")]
+    expected = "".join(f"{s};\n" for s in DIALECTS[dialect].bootstrap(contracts)).splitlines()
+    assert body == expected, f"regenerate {path} with `cdc warehouse bootstrap`"

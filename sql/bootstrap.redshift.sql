@@ -1,0 +1,222 @@
+-- Generated from schemas/ by `cdc warehouse bootstrap --dialect redshift`; do not edit by hand.
+-- Run once through the Redshift Data API or Query Editor v2 before the first load.
+CREATE SCHEMA IF NOT EXISTS "cdc";
+CREATE TABLE IF NOT EXISTS "cdc"."load_ledger" (batch_id varchar(256) NOT NULL, table_name varchar(256) NOT NULL, row_count bigint NOT NULL, applied_at timestamptz NOT NULL, PRIMARY KEY (batch_id, table_name));
+CREATE SCHEMA IF NOT EXISTS "public";
+CREATE TABLE IF NOT EXISTS "public"."address" (
+  "address_id" integer NOT NULL,
+  "address_line_1" varchar(65535) NOT NULL,
+  "address_line_2" varchar(65535),
+  "district" varchar(65535),
+  "city" varchar(65535) NOT NULL,
+  "postal_code" varchar(65535) NOT NULL,
+  "country" varchar(65535) NOT NULL,
+  "phone" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("address_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__address__deleted" ("address_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."counterparty" (
+  "counterparty_id" integer NOT NULL,
+  "counterparty_legal_name" varchar(65535) NOT NULL,
+  "legal_address_id" integer NOT NULL,
+  "commercial_contact" varchar(65535) NOT NULL,
+  "delivery_contact" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("counterparty_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__counterparty__deleted" ("counterparty_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."currency" (
+  "currency_id" integer NOT NULL,
+  "currency_code" char(3) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("currency_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__currency__deleted" ("currency_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."department" (
+  "department_id" integer NOT NULL,
+  "department_name" varchar(65535) NOT NULL,
+  "location" varchar(65535) NOT NULL,
+  "manager" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("department_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__department__deleted" ("department_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."design" (
+  "design_id" integer NOT NULL,
+  "design_name" varchar(65535) NOT NULL,
+  "file_location" varchar(65535) NOT NULL,
+  "file_name" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("design_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__design__deleted" ("design_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."payment" (
+  "payment_id" integer NOT NULL,
+  "transaction_id" integer NOT NULL,
+  "counterparty_id" integer NOT NULL,
+  "payment_amount" numeric(12,2) NOT NULL,
+  "currency_id" integer NOT NULL,
+  "payment_type_id" integer NOT NULL,
+  "paid" boolean NOT NULL,
+  "payment_date" date NOT NULL,
+  "company_ac_number" bigint NOT NULL,
+  "counterparty_ac_number" bigint NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("payment_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__payment__deleted" ("payment_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."payment_type" (
+  "payment_type_id" integer NOT NULL,
+  "payment_type_name" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("payment_type_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__payment_type__deleted" ("payment_type_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."purchase_order" (
+  "purchase_order_id" integer NOT NULL,
+  "staff_id" integer NOT NULL,
+  "counterparty_id" integer NOT NULL,
+  "item_code" varchar(65535) NOT NULL,
+  "item_quantity" integer NOT NULL,
+  "item_unit_price" varchar(256) NOT NULL,
+  "currency_id" integer NOT NULL,
+  "agreed_delivery_date" date NOT NULL,
+  "agreed_payment_date" date NOT NULL,
+  "agreed_delivery_location_id" integer NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("purchase_order_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__purchase_order__deleted" ("purchase_order_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."sales_order" (
+  "sales_order_id" integer NOT NULL,
+  "design_id" integer NOT NULL,
+  "staff_id" integer NOT NULL,
+  "counterparty_id" integer NOT NULL,
+  "units_sold" integer NOT NULL,
+  "unit_price" numeric(10,2) NOT NULL,
+  "currency_id" integer NOT NULL,
+  "agreed_delivery_date" date NOT NULL,
+  "agreed_payment_date" date NOT NULL,
+  "agreed_delivery_location_id" integer NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("sales_order_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__sales_order__deleted" ("sales_order_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."staff" (
+  "staff_id" integer NOT NULL,
+  "first_name" varchar(65535) NOT NULL,
+  "last_name" varchar(65535) NOT NULL,
+  "department_id" integer NOT NULL,
+  "email_address" varchar(65535) NOT NULL,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("staff_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__staff__deleted" ("staff_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."transaction" (
+  "transaction_id" integer NOT NULL,
+  "transaction_type" varchar(65535) NOT NULL,
+  "sales_order_id" integer,
+  "purchase_order_id" integer,
+  "created_at" timestamp NOT NULL,
+  "last_updated" timestamp NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("transaction_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."public__transaction__deleted" ("transaction_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
+  "id" integer NOT NULL,
+  "c_smallint" smallint,
+  "c_int" integer,
+  "c_bigint" bigint,
+  "c_numeric_ps" numeric(18,6),
+  "c_numeric" varchar(256),
+  "c_real" real,
+  "c_double" double precision,
+  "c_bool" boolean,
+  "c_varchar" varchar(40),
+  "c_text" varchar(65535),
+  "c_char" char(5),
+  "c_date" date,
+  "c_time" time,
+  "c_timestamp" timestamp,
+  "c_timestamptz" timestamptz,
+  "c_interval" varchar(64),
+  "c_uuid" char(36),
+  "c_json" super,
+  "c_jsonb" super,
+  "c_bytea" varbyte(1024000),
+  "c_text_array" super,
+  "c_int_array" super,
+  "c_mood" varchar(256),
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("id")
+);
