@@ -44,6 +44,7 @@ class CountingSink:
         self.records = 0
         self.bytes = 0
         self.put = Counter[str]()
+        self.last_put_seconds = 0.0
 
     def add(self, record: Record) -> None:
         self.records += 1

@@ -10,6 +10,7 @@ put later: consumers order by the DMS stream position, never by sequence number 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from typing import Any, Protocol
 
@@ -36,6 +37,8 @@ class _SomeFailed(Exception):
 
 
 class Sink(Protocol):
+    last_put_seconds: float
+
     def add(self, record: Record) -> None: ...
     def flush(self) -> None: ...
 
@@ -48,6 +51,7 @@ class KinesisSink:
         self.buffer: list[Record] = []
         self.buffer_bytes = 0
         self.put = Counter[str]()
+        self.last_put_seconds = 0.0  # duration of the latest PutRecords call
 
     def check_stream(self) -> None:
         """Fail fast, before any slot is created, if the stream is missing or not writable."""
@@ -100,10 +104,12 @@ class KinesisSink:
 
     def _put(self, records: list[Record]) -> list[Record]:
         """Put `records`; returns the entries Kinesis did not accept."""
+        began = time.monotonic()
         resp = self.client.put_records(
             StreamName=self.stream,
             Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in records],
         )
+        self.last_put_seconds = time.monotonic() - began
         failed = [r for r, e in zip(records, resp["Records"], strict=True) if "ErrorCode" in e]
         self.put.update(r.table for r in records)
         self.put.subtract(r.table for r in failed)

@@ -382,10 +382,11 @@ class Capture:
             elif isinstance(m, pgoutput.Commit):
                 last_commit_end = m.end_lsn
                 self.stats.transactions += 1
-                if (
-                    unacked >= ACK_EVERY_MESSAGES
-                    or time.monotonic() - last_ack >= ACK_EVERY_SECONDS
-                ):
+                # Flush at most every ACK_EVERY_SECONDS, and no more often than twice the last
+                # put took: when puts slow down (a throttled stream, or moto, whose PutRecords
+                # cost grows with the stream), fewer and fuller calls keep the capture ahead.
+                every = max(ACK_EVERY_SECONDS, 2 * self.sink.last_put_seconds)
+                if unacked >= ACK_EVERY_MESSAGES or time.monotonic() - last_ack >= every:
                     ack(last_commit_end)
             elif isinstance(m, pgoutput.Relation):
                 self._relation(renderers, m)
