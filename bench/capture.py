@@ -14,19 +14,16 @@ Run: make bench   (writes bench/results/capture.json)
 from __future__ import annotations
 
 import select
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import psycopg
 import psycopg2
 import psycopg2.extras
 
-from bench.common import result, write
+from bench.common import private_stack, result, write
 from consumers.capture import dms_config
 from consumers.capture.kinesis_sink import KinesisSink
 from consumers.capture.messages import Record
@@ -118,13 +115,8 @@ def raw_read(dsn: str, slot: str, publication: str, expected: int) -> tuple[floa
 
 
 def main() -> int:
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="cdc-bench-")))
-    state = stack.up(settings)
-    try:
+    with private_stack() as (settings, state):
         return run(settings, state)
-    finally:
-        stack.down(settings)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def run(settings: Settings, state: stack.StackState) -> int:

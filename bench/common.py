@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,20 @@ from typing import Any
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextlib.contextmanager
+def private_stack() -> Iterator[tuple[Any, Any]]:
+    """A local stack of the benchmark's own (state dir, ports, processes), always torn down."""
+    from consumers.local import stack
+    from consumers.settings import Settings
+
+    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="cdc-bench-")))
+    try:
+        yield settings, stack.up(settings)
+    finally:
+        stack.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def machine() -> dict[str, Any]:

@@ -10,14 +10,11 @@ override the 180 s and 500 changes/s)
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench.common import result, write
+from bench.common import private_stack, result, write
 from consumers.contracts.model import load_contracts
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
@@ -32,13 +29,8 @@ RATE = float(os.environ.get("CDC_BENCH_RATE", 500))
 
 
 def main() -> int:
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="cdc-bench-")))
-    state = stack.up(settings)
-    try:
+    with private_stack() as (settings, state):
         return run(settings, state)
-    finally:
-        stack.down(settings)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def run(settings: Settings, state: stack.StackState) -> int:

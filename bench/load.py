@@ -9,21 +9,18 @@ Run: make bench   (writes bench/results/load.json)
 from __future__ import annotations
 
 import io
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 import pyarrow.parquet as pq
 
-from bench.common import result, write
+from bench.common import private_stack, result, write
 from consumers.contracts.model import load_contracts
 from consumers.events.columns import to_table
 from consumers.events.model import ChangeEvent
 from consumers.local import stack
-from consumers.settings import PROJECT_DIR, Settings
+from consumers.settings import PROJECT_DIR
 from consumers.sink.writer import BatchFile, BatchManifest
 from consumers.warehouse.dialect import STAGE_META
 from consumers.warehouse.local import LocalWarehouse, arrow_to_csv
@@ -89,13 +86,8 @@ WHEN NOT MATCHED AND s._cdc_op <> 'delete' THEN INSERT VALUES (s.sales_order_id,
 
 
 def main() -> int:
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="cdc-bench-")))
-    state = stack.up(settings)
-    try:
+    with private_stack() as (_, state):
         return run(state)
-    finally:
-        stack.down(settings)
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def run(state: stack.StackState) -> int:
