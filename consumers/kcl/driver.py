@@ -20,6 +20,7 @@ import base64
 import contextlib
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -34,6 +35,7 @@ import orjson
 
 from consumers.kcl.leases import SHARD_END, LeaseLost, LeaseTable
 from consumers.settings import Settings
+from consumers.sink.writer import manifest_key
 
 log = logging.getLogger("consumers.kcl.driver")
 
@@ -178,6 +180,9 @@ class ShardWorker(threading.Thread):
                 self.view.batches += 1
                 self.view.rows.update(flushed["rows"])
                 self.view.dead_letters = flushed["dead_lettered"]
+                self.driver.manifests.put(
+                    manifest_key(self.shard, flushed["first"], flushed["last"])
+                )
             elif entry is None or entry.get("level") in ("warning", "error", "critical"):
                 print(f"[{self.shard}] {msg}", file=sys.stderr, flush=True)
 
@@ -313,6 +318,8 @@ class Driver:
         self.views: dict[str, ShardView] = {}
         self.lost_shards: set[str] = set()
         self.closed: dict[str, str] = {}  # shard → EndingSequenceNumber, once it is closed
+        # Keys of the manifests the processors reported writing, for an in-process loader.
+        self.manifests: queue.Queue[str] = queue.Queue()
         self.started_order: list[str] = []
 
     def lost(self, shard: str) -> bool:

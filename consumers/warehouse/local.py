@@ -96,26 +96,40 @@ class LocalWarehouse:
             for statement in self.dialect.bootstrap(list(self.contracts.values())):
                 conn.execute(statement.encode())
 
-    def _manifests(self) -> list[BatchManifest]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{MANIFEST_PREFIX}/"
-        )
-        for page in pages:
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if key not in self.manifests:
-                    body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-                    self.manifests[key] = BatchManifest.from_json(body)
+    def _fetch(self, key: str) -> None:
+        if key not in self.manifests:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            self.manifests[key] = BatchManifest.from_json(body)
+
+    def add_manifests(self, keys: list[str]) -> None:
+        """Manifests known to exist (reported by the consumers): no listing needed."""
+        for key in keys:
+            self._fetch(key)
+
+    def _manifests(self, listing: bool = True) -> list[BatchManifest]:
+        if listing:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{MANIFEST_PREFIX}/"
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    self._fetch(obj["Key"])
         return list(self.manifests.values())
 
-    def pending(self) -> dict[str, list[tuple[str, str]]]:
-        """table → [(batch id, Parquet key)] not yet applied, in shard/sequence order."""
+    def pending(self, listing: bool = True) -> dict[str, list[tuple[str, str]]]:
+        """table → [(batch id, Parquet key)] not yet applied, in shard/sequence order.
+        `listing=False` uses only the manifests already known (see add_manifests)."""
+        manifests = self._manifests(listing)
         with self.connect() as conn:
             applied = {
-                (b, t) for b, t in conn.execute(f"SELECT batch_id, table_name FROM {LEDGER}")
+                (b, t)
+                for b, t in conn.execute(
+                    f"SELECT batch_id, table_name FROM {LEDGER} WHERE batch_id = ANY(%s::text[])",
+                    ([m.batch_id for m in manifests],),
+                )
             }
         work: dict[str, list[tuple[str, str]]] = {}
-        for m in sorted(self._manifests(), key=lambda m: (m.shard_id, int(m.first_sequence))):
+        for m in sorted(manifests, key=lambda m: (m.shard_id, int(m.first_sequence))):
             for f in m.files:
                 if (m.batch_id, f.table) not in applied and f.table in self.contracts:
                     work.setdefault(f.table, []).append((m.batch_id, f.key))
@@ -158,8 +172,9 @@ class LocalWarehouse:
         self.loads.append(load)
         return load
 
-    def run_once(self) -> list[TableLoad]:
-        return [self.load_table(t, files) for t, files in sorted(self.pending().items())]
+    def run_once(self, listing: bool = True) -> list[TableLoad]:
+        work = self.pending(listing)
+        return [self.load_table(t, files) for t, files in sorted(work.items())]
 
     def row_counts(self) -> dict[str, int]:
         out = {}

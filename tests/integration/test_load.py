@@ -73,7 +73,9 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     )  # fmt: skip
     # slot names are per database: this run's capture uses its own
     pipeline.capture.cfg.slot = f"slot_{src}"
-    workload = Workload(source, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    print(f"workload seed: {seed} (reproduce with Workload(source, seed={seed}))")
+    workload = Workload(source, seed=seed)
     stop = threading.Event()
     try:
         pipeline.start()
