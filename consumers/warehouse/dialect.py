@@ -97,6 +97,9 @@ class PostgresDialect:
             f'"_cdc_commit_ts" {self.TIMESTAMPTZ}',
             f'"_cdc_loaded_at" {self.TIMESTAMPTZ} NOT NULL',
             '"_cdc_deleted" boolean NOT NULL DEFAULT false',
+            # ",col:version,": columns whose stored value came from a change older than
+            # _cdc_version (an untouched TOASTed value), or is not known yet (version 0).
+            '"_cdc_unknown" varchar(65535)',
         ]
         if c.primary_key:
             cols.append(f"PRIMARY KEY ({', '.join(q(k) for k in c.primary_key)})")
@@ -145,6 +148,10 @@ class PostgresDialect:
         """Locally the executor streams the Parquet rows with COPY FROM STDIN instead."""
         cols = ", ".join(q(n) for n, _ in self.stage_columns(c))
         return f'COPY "stage" ({cols}) FROM STDIN'
+
+    def provenance(self, expr: str, column: str) -> str:
+        """The version recorded for `column` in a `_cdc_unknown` string, or NULL."""
+        return f"CAST(substring({expr} from {lit(f',{column}:([0-9]+),')}) AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:
         # SHARE ROW EXCLUSIVE conflicts with itself: two loads of one table serialize.
@@ -195,6 +202,10 @@ class RedshiftDialect(PostgresDialect):
             f'COPY "stage" FROM {lit(manifest_url)} IAM_ROLE {lit(iam_role)} '
             "FORMAT AS PARQUET SERIALIZETOJSON MANIFEST"
         )
+
+    def provenance(self, expr: str, column: str) -> str:
+        pattern = lit(f",{column}:([0-9]+),")
+        return f"CAST(REGEXP_SUBSTR({expr}, {pattern}, 1, 1, 'e') AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:
         return f"LOCK {self.table(c)}"

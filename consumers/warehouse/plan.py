@@ -7,7 +7,11 @@ is half-applied, the batches stay pending, and the next run retries them):
   skip       drop staged rows of batches already in the ledger (a retried or concurrent load)
   latest     keep each key's newest change (highest ordering version)
   guard      drop changes not newer than the stored row or the key's tombstone
-  toast      fill unchanged-TOAST columns from the stored row (never store a placeholder)
+  toast      fill unchanged-TOAST columns from the newest staged change that has them, else
+             the stored row (never store a placeholder), recording in _cdc_unknown which
+             version each such value came from (0: not known yet)
+  late-fill  after the MERGE: a staged change older than the row but newer than a column's
+             recorded origin supplies that column (batches may be applied in any order)
   delete     hard-delete tables: delete rows and record tombstones
   merge      upsert everything else (soft-delete tables: deletes set _cdc_deleted)
   ledger     record the applied batches, in the same transaction as the MERGE
@@ -71,7 +75,8 @@ def build_load(
         Step("latest-drop", d.drop_temp("latest")),
         Step(
             "latest",
-            f'CREATE TEMP TABLE "latest" AS SELECT {picked} FROM (SELECT *, ROW_NUMBER() OVER '
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '
+            f'"_cdc_unknown" FROM (SELECT *, ROW_NUMBER() OVER '
             f'(PARTITION BY {keys} ORDER BY "_cdc_version" DESC) AS "_cdc_rank" FROM "stage") '
             f'AS s WHERE "_cdc_rank" = 1',
         ),
@@ -105,7 +110,9 @@ def build_load(
             Step(
                 f"toast-stage-{n}",
                 f'UPDATE "latest" SET {q(n)} = f.{q(n)}, "_cdc_unchanged" = '
-                f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\') FROM (SELECT s.*, '
+                f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\'), "_cdc_unknown" = '
+                f'COALESCE("latest"."_cdc_unknown", \',\') || {lit(n + ":")} || '
+                f"CAST(f.\"_cdc_version\" AS varchar(40)) || ',' FROM (SELECT s.*, "
                 f"ROW_NUMBER() OVER (PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} "
                 f'ORDER BY s."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s LEFT JOIN '
                 f"{target} AS t ON {_keys_equal(c, 't', 's')} WHERE {present} AND "
@@ -123,13 +130,32 @@ def build_load(
             f'THEN t.{q(n)} ELSE "latest".{q(n)} END'
             for n in toast
         )
-        steps.append(
+        stored = 't."_cdc_unknown"'
+        origin = " || ".join(
+            f'CASE WHEN POSITION({lit(f",{n},")} IN "latest"."_cdc_unchanged") > 0 THEN '
+            f"{lit(n + ':')} || CAST(COALESCE({d.provenance(stored, n)}, "
+            f"t.\"_cdc_version\") AS varchar(40)) || ',' ELSE '' END"
+            for n in toast
+        )
+        unknown = " || ".join(
+            f'CASE WHEN POSITION({lit(f",{n},")} IN "_cdc_unchanged") > 0 THEN '
+            f"{lit(n + ':0,')} ELSE '' END"
+            for n in toast
+        )
+        steps += [
             Step(
                 "toast",
-                f'UPDATE "latest" SET {sets} FROM {target} AS t WHERE '
+                f'UPDATE "latest" SET {sets}, "_cdc_unknown" = COALESCE("latest"."_cdc_unknown", '
+                f"',') || {origin}, \"_cdc_unchanged\" = NULL FROM {target} AS t WHERE "
                 f'{_keys_equal(c, "t", q("latest"))} AND "latest"."_cdc_unchanged" IS NOT NULL',
-            )
-        )
+            ),
+            # No stored row and no older staged change: unknown until an older change arrives.
+            Step(
+                "toast-unknown",
+                f'UPDATE "latest" SET "_cdc_unknown" = COALESCE("_cdc_unknown", \',\') || '
+                f'{unknown} WHERE "_cdc_unchanged" IS NOT NULL',
+            ),
+        ]
     if hard:
         deleted = '"latest"."_cdc_op" = \'delete\''
         steps += [
@@ -167,16 +193,20 @@ def build_load(
         '"_cdc_commit_ts" = s."_cdc_commit_ts"',
         f'"_cdc_loaded_at" = {now}',
         f'"_cdc_deleted" = {"false" if hard else is_delete}',
+        '"_cdc_unknown" = s."_cdc_unknown"'
+        if hard
+        else f'"_cdc_unknown" = CASE WHEN {is_delete} THEN {target}."_cdc_unknown" '
+        'ELSE s."_cdc_unknown" END',
     ]
     insert_cols = ", ".join(
         q(n)
         for n in [*cols, "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at",
-                  "_cdc_deleted"]
+                  "_cdc_deleted", "_cdc_unknown"]
     )  # fmt: skip
     insert_vals = ", ".join(
         [f"s.{q(n)}" for n in cols]
         + ['s."_cdc_version"', 's."_cdc_op"', 's."_cdc_commit_ts"', now,
-           "false" if hard else is_delete]
+           "false" if hard else is_delete, 's."_cdc_unknown"']
     )  # fmt: skip
     on = _keys_equal(c, target, "s")
     update = f"UPDATE SET {', '.join(updates)}"
@@ -193,8 +223,29 @@ def build_load(
             clauses += f"WHEN MATCHED THEN {update} WHEN NOT MATCHED THEN {insert}"
     else:
         clauses = f"WHEN MATCHED THEN {update} WHEN NOT MATCHED THEN {insert}"
+    steps.append(Step("merge", f"MERGE INTO {target} USING ({source}) AS s ON {on} {clauses}"))
+    for n in toast:
+        # A stored value that came from an older change (or is unknown) is replaced by a staged
+        # change older than the row but newer than that origin: batches may arrive in any order.
+        marker = lit(f",{n},")
+        present = f'(s."_cdc_unchanged" IS NULL OR POSITION({marker} IN s."_cdc_unchanged") = 0)'
+        origin = d.provenance('t2."_cdc_unknown"', n)
+        prefix = lit(f",{n}:")
+        steps.append(
+            Step(
+                f"late-fill-{n}",
+                f'UPDATE {target} SET {q(n)} = f.{q(n)}, "_cdc_unknown" = '
+                f'REPLACE({target}."_cdc_unknown", {prefix} || CAST(f."_cdc_from" AS '
+                f"varchar(40)) || ',', {prefix} || CAST(f.\"_cdc_version\" AS varchar(40)) || "
+                f"',') FROM (SELECT s.*, {origin} AS \"_cdc_from\", ROW_NUMBER() OVER "
+                f"(PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} ORDER BY "
+                f's."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s JOIN {target} AS t2 ON '
+                f"{_keys_equal(c, 't2', 's')} WHERE s.\"_cdc_op\" <> 'delete' AND {present} AND "
+                f's."_cdc_version" < t2."_cdc_version" AND s."_cdc_version" > {origin}) AS f '
+                f'WHERE {_keys_equal(c, target, "f")} AND f."_cdc_rank" = 1',
+            )
+        )
     steps += [
-        Step("merge", f"MERGE INTO {target} USING ({source}) AS s ON {on} {clauses}"),
         Step(
             "ledger",
             f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, applied_at) SELECT "

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS "public"."address" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("address_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__address__deleted" ("address_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS "public"."counterparty" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("counterparty_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__counterparty__deleted" ("counterparty_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS "public"."currency" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("currency_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__currency__deleted" ("currency_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS "public"."department" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("department_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__department__deleted" ("department_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -77,6 +81,7 @@ CREATE TABLE IF NOT EXISTS "public"."design" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("design_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__design__deleted" ("design_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -98,6 +103,7 @@ CREATE TABLE IF NOT EXISTS "public"."payment" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("payment_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__payment__deleted" ("payment_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -111,6 +117,7 @@ CREATE TABLE IF NOT EXISTS "public"."payment_type" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("payment_type_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__payment_type__deleted" ("payment_type_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -132,6 +139,7 @@ CREATE TABLE IF NOT EXISTS "public"."purchase_order" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("purchase_order_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__purchase_order__deleted" ("purchase_order_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -153,6 +161,7 @@ CREATE TABLE IF NOT EXISTS "public"."sales_order" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("sales_order_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__sales_order__deleted" ("sales_order_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -169,6 +178,7 @@ CREATE TABLE IF NOT EXISTS "public"."staff" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("staff_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__staff__deleted" ("staff_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -184,6 +194,7 @@ CREATE TABLE IF NOT EXISTS "public"."transaction" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("transaction_id")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."public__transaction__deleted" ("transaction_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
@@ -217,5 +228,6 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "_cdc_commit_ts" timestamptz,
   "_cdc_loaded_at" timestamptz NOT NULL,
   "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("id")
 );
