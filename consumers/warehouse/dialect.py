@@ -27,6 +27,15 @@ STAGE_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_shard", "_cdc_s
               "_cdc_batch", "_cdc_unchanged", "_cdc_old_key")  # fmt: skip
 
 
+# Roles the bootstrap creates: the loader (what the Data API secret's user, or the local loader,
+# acts as) and engineers (full read). Analyst access with PII columns withheld comes from the
+# access-control issue, generated from the contracts' `pii` flags.
+ROLES = {
+    "cdc_loader": "SELECT, INSERT, UPDATE, DELETE",
+    "cdc_engineer": "SELECT",
+}
+
+
 def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -129,7 +138,24 @@ class PostgresDialect:
             out.append(self.create_table(c))
             if c.delete_mode == "hard" and c.primary_key:
                 out.append(self.create_tombstones(c))
+        schemas = ", ".join(q(x) for x in ["cdc", *sorted({c.schema for c in contracts})])
+        for role, privileges in ROLES.items():
+            out.append(self.create_role(role))
+            out.append(f"GRANT USAGE ON SCHEMA {schemas} TO {self.grantee(role)}")
+            out.append(
+                f"GRANT {privileges} ON ALL TABLES IN SCHEMA {schemas} TO {self.grantee(role)}"
+            )
         return out
+
+    def create_role(self, role: str) -> str:
+        # Roles are cluster-wide in PostgreSQL: bootstrap of a second database must not fail.
+        return (
+            f"DO $$ BEGIN CREATE ROLE {q(role)} NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+
+    def grantee(self, role: str) -> str:
+        return q(role)
 
     # ------------------------------------------------------------------ staging
 
@@ -209,3 +235,9 @@ class RedshiftDialect(PostgresDialect):
 
     def lock(self, c: TableContract) -> str:
         return f"LOCK {self.table(c)}"
+
+    def create_role(self, role: str) -> str:
+        return f"CREATE ROLE {q(role)}"  # the bootstrap runs once on Redshift
+
+    def grantee(self, role: str) -> str:
+        return f"ROLE {q(role)}"

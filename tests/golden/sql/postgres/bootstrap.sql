@@ -231,3 +231,9 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("id")
 );
+DO $$ BEGIN CREATE ROLE "cdc_loader" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA "cdc", "public" TO "cdc_loader";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "public" TO "cdc_loader";
+DO $$ BEGIN CREATE ROLE "cdc_engineer" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA "cdc", "public" TO "cdc_engineer";
+GRANT SELECT ON ALL TABLES IN SCHEMA "cdc", "public" TO "cdc_engineer";

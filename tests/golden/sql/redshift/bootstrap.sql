@@ -231,3 +231,9 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("id")
 );
+CREATE ROLE "cdc_loader";
+GRANT USAGE ON SCHEMA "cdc", "public" TO ROLE "cdc_loader";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "public" TO ROLE "cdc_loader";
+CREATE ROLE "cdc_engineer";
+GRANT USAGE ON SCHEMA "cdc", "public" TO ROLE "cdc_engineer";
+GRANT SELECT ON ALL TABLES IN SCHEMA "cdc", "public" TO ROLE "cdc_engineer";
