@@ -24,11 +24,13 @@ contracts_app = typer.Typer(help="Table contracts (Avro schemas in schemas/).")
 demo_app = typer.Typer(help="The Terrific Totes demo: seed data, workload, and `make run`.")
 dms_app = typer.Typer(help="The DMS configuration files in infra/dms/.")
 warehouse_app = typer.Typer(help="The warehouse: bootstrap SQL for Redshift or the local one.")
+access_app = typer.Typer(help="Who sees which columns (from the contracts' pii flags).")
 app.add_typer(local_app, name="local")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(demo_app, name="demo")
 app.add_typer(dms_app, name="dms")
 app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(access_app, name="access")
 
 ContractsOpt = Annotated[
     Path | None,
@@ -368,6 +370,31 @@ def warehouse_bootstrap(
     wh = LocalWarehouse(_warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir), None, "")
     wh.bootstrap()
     typer.echo(f"bootstrapped {len(statements)} statements")
+
+
+@access_app.command("show")
+def access_show(
+    contracts: ContractsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Per table, the columns each warehouse role can read (analysts: all but PII, in the base
+    table by column grants and in the `analyst` views)."""
+    from consumers.contracts.model import load_contracts
+    from consumers.warehouse.dialect import ANALYST, ANALYST_SCHEMA, ROLES, analyst_columns
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for c in load_contracts(_settings(contracts).contracts_dir):
+        every = [col.name for col in c.columns]
+        out[c.qualified] = {role: every for role in ROLES}
+        out[c.qualified][ANALYST] = analyst_columns(c)
+        out[c.qualified]["withheld from analysts (pii)"] = list(c.pii_columns)
+    if as_json:
+        _echo_json(out)
+        return
+    for table, roles in out.items():
+        typer.echo(f"{table}  (analyst view: {ANALYST_SCHEMA}.{table.split('.')[-1]})")
+        for role, cols in roles.items():
+            typer.echo(f"  {role:30} {', '.join(cols) if cols else '-'}")
 
 
 @app.command("load")

@@ -34,6 +34,15 @@ ROLES = {
     "cdc_loader": "SELECT, INSERT, UPDATE, DELETE",
     "cdc_engineer": "SELECT",
 }
+ANALYST = "cdc_analyst"
+ANALYST_SCHEMA = "analyst"
+# What an analyst may read of a base table besides its non-PII columns.
+ANALYST_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted")
+
+
+def analyst_columns(c: TableContract) -> list[str]:
+    """Every column except those classified `pii` in the contract."""
+    return [col.name for col in c.columns if not col.pii]
 
 
 def q(name: str) -> str:
@@ -145,6 +154,29 @@ class PostgresDialect:
             out.append(
                 f"GRANT {privileges} ON ALL TABLES IN SCHEMA {schemas} TO {self.grantee(role)}"
             )
+        return out + self.analyst_access(contracts)
+
+    def analyst_access(self, contracts: list[TableContract]) -> list[str]:
+        """The analyst role, from the contracts: column-level SELECT on every base table (all
+        but the PII columns), and views without them in schema `analyst`, so that `SELECT *`
+        works for analysts (views run with their owner's rights)."""
+        analyst = self.grantee(ANALYST)
+        out = [self.create_role(ANALYST), f"CREATE SCHEMA IF NOT EXISTS {q(ANALYST_SCHEMA)}"]
+        for schema in sorted({c.schema for c in contracts}):
+            out.append(f"GRANT USAGE ON SCHEMA {q(schema)} TO {analyst}")
+        for c in contracts:
+            cols = [*analyst_columns(c), *ANALYST_META]
+            out.append(
+                f"GRANT SELECT ({', '.join(q(n) for n in cols)}) ON {self.table(c)} TO {analyst}"
+            )
+            view = f"{q(ANALYST_SCHEMA)}.{q(c.name)}"
+            picked = ", ".join(q(n) for n in analyst_columns(c))
+            out.append(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT {picked} FROM {self.table(c)} "
+                'WHERE NOT "_cdc_deleted"'
+            )
+        out.append(f"GRANT USAGE ON SCHEMA {q(ANALYST_SCHEMA)} TO {analyst}")
+        out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(ANALYST_SCHEMA)} TO {analyst}")
         return out
 
     def create_role(self, role: str) -> str:

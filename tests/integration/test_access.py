@@ -1,0 +1,84 @@
+"""Analyst access, really enforced by PostgreSQL: PII columns and `SELECT *` on base tables are
+denied, the analyst views and non-PII columns work; engineers read everything."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from consumers.warehouse.local import LocalWarehouse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def warehouse(local_stack, contracts) -> Iterator[tuple[str, str, str]]:
+    name = f"wh_{uuid.uuid4().hex[:10]}"
+    analyst, engineer = f"ana_{uuid.uuid4().hex[:8]}", f"eng_{uuid.uuid4().hex[:8]}"
+    admin = local_stack.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    dsn = local_stack.dsn(name)
+    LocalWarehouse(dsn, contracts, None, "").bootstrap()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{analyst}" LOGIN IN ROLE cdc_analyst'.encode())
+        conn.execute(f'CREATE ROLE "{engineer}" LOGIN IN ROLE cdc_engineer'.encode())
+        conn.execute(
+            "INSERT INTO public.staff VALUES (1, 'Ana', 'Lyst', 2, 'ana@example.com', now(), "
+            "now(), 1, 'insert', now(), now(), false, NULL)"
+        )
+    yield dsn, analyst, engineer
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+        conn.execute(f'DROP ROLE "{analyst}"'.encode())
+        conn.execute(f'DROP ROLE "{engineer}"'.encode())
+
+
+def as_user(dsn: str, user: str) -> psycopg.Connection:
+    return psycopg.connect(dsn.replace("postgres@", f"{user}@"), autocommit=True)
+
+
+def test_analysts_never_read_pii(warehouse):
+    dsn, analyst, _ = warehouse
+    with as_user(dsn, analyst) as conn:
+        for sql in ("SELECT email_address FROM public.staff", "SELECT * FROM public.staff",
+                    "SELECT first_name FROM public.staff"):  # fmt: skip
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        row = conn.execute("SELECT staff_id, department_id FROM public.staff").fetchone()
+        assert row == (1, 2)
+        cur = conn.execute("SELECT * FROM analyst.staff")
+        assert [d.name for d in cur.description] == [
+            "staff_id", "department_id", "created_at", "last_updated",
+        ]  # fmt: skip
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM cdc.load_ledger")
+
+
+def test_engineers_read_everything(warehouse):
+    dsn, _, engineer = warehouse
+    with as_user(dsn, engineer) as conn:
+        row = conn.execute("SELECT first_name, email_address FROM public.staff").fetchone()
+        assert row == ("Ana", "ana@example.com")
+        conn.execute("SELECT * FROM cdc.load_ledger")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM public.staff")
+
+
+def test_access_show_lists_each_roles_columns():
+    import subprocess
+    import sys
+
+    import orjson
+
+    out = subprocess.run(
+        [sys.executable, "-m", "consumers", "access", "show", "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    staff = orjson.loads(out)["public.staff"]
+    assert staff["cdc_analyst"] == ["staff_id", "department_id", "created_at", "last_updated"]
+    assert staff["withheld from analysts (pii)"] == ["first_name", "last_name", "email_address"]
+    assert "email_address" in staff["cdc_engineer"]
