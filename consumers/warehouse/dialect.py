@@ -177,7 +177,9 @@ class PostgresDialect:
             )
         out.append(f"GRANT USAGE ON SCHEMA {q(ANALYST_SCHEMA)} TO {analyst}")
         out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(ANALYST_SCHEMA)} TO {analyst}")
-        return out
+        from consumers.warehouse.analytics import star_schema
+
+        return out + star_schema(self, contracts)
 
     def create_role(self, role: str) -> str:
         # Roles are cluster-wide in PostgreSQL: bootstrap of a second database must not fail.
@@ -206,6 +208,18 @@ class PostgresDialect:
         """Locally the executor streams the Parquet rows with COPY FROM STDIN instead."""
         cols = ", ".join(q(n) for n, _ in self.stage_columns(c))
         return f'COPY "stage" ({cols}) FROM STDIN'
+
+    def date_part(self, part: str, expr: str) -> str:
+        return f"CAST(EXTRACT({part} FROM {expr}) AS integer)"
+
+    def iso_day_of_week(self, expr: str) -> str:
+        return f"CAST(EXTRACT(isodow FROM {expr}) AS integer)"  # Monday 1 .. Sunday 7
+
+    def day_name(self, expr: str) -> str:
+        return f"TO_CHAR({expr}, 'FMDay')"
+
+    def month_name(self, expr: str) -> str:
+        return f"TO_CHAR({expr}, 'FMMonth')"
 
     def provenance(self, expr: str, column: str) -> str:
         """The version recorded for `column` in a `_cdc_unknown` string, or NULL."""
@@ -260,6 +274,11 @@ class RedshiftDialect(PostgresDialect):
             f'COPY "stage" FROM {lit(manifest_url)} IAM_ROLE {lit(iam_role)} '
             "FORMAT AS PARQUET SERIALIZETOJSON MANIFEST"
         )
+
+    def iso_day_of_week(self, expr: str) -> str:
+        # Redshift has no isodow: DATE_PART(dow) is Sunday 0 .. Saturday 6.
+        dow = f"DATE_PART(dow, {expr})"
+        return f"CAST(CASE {dow} WHEN 0 THEN 7 ELSE {dow} END AS integer)"
 
     def provenance(self, expr: str, column: str) -> str:
         pattern = lit(f",{column}:([0-9]+),")

@@ -269,3 +269,72 @@ def test_verify_names_the_differing_keys_and_exits_non_zero(
     assert "DIFF public.staff" in proc.stdout and "different: 3" in proc.stdout
     assert "DIFF public.currency" in proc.stdout and "missing: 2" in proc.stdout
     assert "ok   public.sales_order" in proc.stdout
+
+
+def _query(name: str) -> str:
+    from consumers.settings import PROJECT_DIR
+
+    return (PROJECT_DIR / "sql" / "analytics" / f"{name}.sql").read_text()
+
+
+def test_example_queries_match_values_computed_from_the_source(pipeline_run, contracts):
+    from collections import Counter, defaultdict
+    from decimal import Decimal
+
+    import sqlglot
+
+    with psycopg.connect(pipeline_run.source) as src:
+        orders = src.execute(
+            "SELECT created_at, currency_id, design_id, counterparty_id, units_sold, unit_price "
+            "FROM sales_order"
+        ).fetchall()
+        currency = dict(src.execute("SELECT currency_id, currency_code FROM currency").fetchall())
+        design = dict(src.execute("SELECT design_id, design_name FROM design").fetchall())
+        city = dict(src.execute(
+            "SELECT c.counterparty_id, a.city FROM counterparty c "
+            "LEFT JOIN address a ON a.address_id = c.legal_address_id"
+        ).fetchall())  # fmt: skip
+    by_month: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    units_by_design: Counter[str] = Counter()
+    by_city: dict[str | None, Decimal] = defaultdict(Decimal)
+    for created, cur, des, cp, units, price in orders:
+        if cur in currency:
+            cell = by_month[(created.year, created.month, currency[cur])]
+            cell[0] += units * price
+            cell[1] += units
+        if des in design:
+            units_by_design[design[des]] += units
+        if cp in city:
+            by_city[city[cp]] += units * price
+    with psycopg.connect(pipeline_run.warehouse) as wh:
+        got = wh.execute(_query("sales_by_month_and_currency")).fetchall()
+        assert got == sorted((y, m, c, v[0], v[1]) for (y, m, c), v in by_month.items())
+        top = wh.execute(_query("top_designs")).fetchall()
+        expected = sorted(units_by_design.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        assert [(n, int(u)) for n, u in top] == expected
+        cities = wh.execute(_query("sales_by_counterparty_city")).fetchall()
+        assert dict(cities) == dict(by_city)
+    for name in ("sales_by_month_and_currency", "top_designs", "sales_by_counterparty_city"):
+        sqlglot.parse_one(_query(name), read="redshift")
+
+
+def test_analyst_star_schema_leaves_out_pii(pipeline_run):
+    with psycopg.connect(pipeline_run.warehouse) as wh:
+        cols = {
+            (t, c)
+            for t, c in wh.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'analyst' AND table_name LIKE 'dim_%'"
+            )
+        }
+        full = {
+            (t, c)
+            for t, c in wh.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'analytics'"
+            )
+        }
+    assert ("dim_staff", "email_address") in full and ("dim_staff", "email_address") not in cols
+    assert ("dim_counterparty", "phone_number") not in cols and ("dim_staff", "location") in cols
+    assert {t for t, _ in full} == {"fact_sales_order", "dim_date", "dim_staff", "dim_location",
+                                    "dim_currency", "dim_design", "dim_counterparty"}  # fmt: skip
