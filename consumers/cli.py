@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -395,6 +395,58 @@ def access_show(
         typer.echo(f"{table}  (analyst view: {ANALYST_SCHEMA}.{table.split('.')[-1]})")
         for role, cols in roles.items():
             typer.echo(f"  {role:30} {', '.join(cols) if cols else '-'}")
+
+
+@app.command("status")
+def status_cmd(
+    contracts: ContractsOpt = None,
+    source_dsn: SourceDsnOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+    application: Annotated[
+        str, typer.Option("--application-name", help="KCL application (lease table) name.")
+    ] = "totesys-cdc-consumer",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
+) -> None:
+    """One screen for operators: per table source/warehouse rows, freshness, last load; per
+    shard checkpoint and millisBehindLatest; dead letters."""
+    from consumers import status
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    ep = resolve(s, source_dsn)
+    report: dict[str, Any] = {
+        "tables": status.tables(
+            ep.source_dsn, _warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir)
+        ),
+        "shards": status.shards(
+            ep.client("kinesis"), ep.client("dynamodb"), ep.stream_name, application
+        ),
+        "dead_letters": status.dead_letters(ep.client("s3"), s.dead_letter_bucket),
+    }
+    if as_json:
+        _echo_json(report)
+        return
+
+    def num(v: float | None, unit: str = "") -> str:
+        return "-" if v is None else f"{v:.1f}{unit}"
+
+    typer.echo(f"{'table':24} {'source':>8} {'warehouse':>10} {'freshness':>10}  last load")
+    for t in report["tables"]:
+        wh_rows = "-" if t["warehouse_rows"] is None else t["warehouse_rows"]
+        seconds = t["last_load_seconds"]
+        load = f"{t['last_load']} ({seconds:.3f} s)" if t["last_load"] else "-"
+        typer.echo(
+            f"{t['table']:24} {t['source_rows']:>8} {wh_rows:>10} "
+            f"{num(t['freshness_s'], ' s'):>10}  {load}"
+        )
+    for sh in report["shards"]:
+        typer.echo(
+            f"{sh['shard']}: checkpoint {sh['checkpoint'] or '-'}, millisBehindLatest "
+            f"{'-' if sh['millis_behind_latest'] is None else sh['millis_behind_latest']}"
+        )
+    dead = report["dead_letters"]
+    typer.echo(f"dead letters: {sum(dead.values())}" + (f" {dead}" if dead else ""))
 
 
 @app.command("load")

@@ -102,6 +102,12 @@ class PostgresDialect:
     def now(self) -> str:
         return "now()"
 
+    def transaction_start(self) -> str:
+        return "now()"  # PostgreSQL's now() is the transaction's start
+
+    def clock(self) -> str:
+        return "clock_timestamp()"
+
     # ------------------------------------------------------------------ DDL
 
     def target_columns(self, c: TableContract) -> list[str]:
@@ -136,6 +142,7 @@ class PostgresDialect:
         return (
             f"CREATE TABLE IF NOT EXISTS {LEDGER} (batch_id varchar(256) NOT NULL, "
             f"table_name varchar(256) NOT NULL, row_count bigint NOT NULL, "
+            f"started_at {self.TIMESTAMPTZ} NOT NULL, "
             f"applied_at {self.TIMESTAMPTZ} NOT NULL, PRIMARY KEY (batch_id, table_name))"
         )
 
@@ -262,6 +269,12 @@ class RedshiftDialect(PostgresDialect):
 
     def now(self) -> str:
         return "GETDATE()"
+
+    def transaction_start(self) -> str:
+        return "SYSDATE"  # Redshift's SYSDATE is the transaction's start
+
+    def clock(self) -> str:
+        return "GETDATE()"  # the current statement's start
 
     def create_stage(self, c: TableContract) -> str:
         body = ", ".join(f"{q(n)} {t}" for n, t in self.stage_columns(c))

@@ -248,8 +248,9 @@ def build_load(
     steps += [
         Step(
             "ledger",
-            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, applied_at) SELECT "
-            f'"_cdc_batch", {lit(c.qualified)}, COUNT(*), {now} FROM "stage" '
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "
+            f'SELECT "_cdc_batch", {lit(c.qualified)}, COUNT(*), {d.transaction_start()}, '
+            f'{d.clock()} FROM "stage" '
             'GROUP BY "_cdc_batch"',
         ),
         Step("cleanup-stage", d.drop_temp("stage")),

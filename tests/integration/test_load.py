@@ -50,6 +50,8 @@ class Run:
     warehouse: str
     bucket: str
     settings: Settings
+    stream: str
+    application: str
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +69,10 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     state = dataclasses.replace(local_stack, stream_name=stream)
     source = local_stack.dsn(src)
     load_demo(source, contracts)
+    application = f"app-{uuid.uuid4().hex[:8]}"
     pipeline = Pipeline(
         settings, state, contracts, source_dsn=source, warehouse_dsn=local_stack.dsn(wh),
-        application=f"app-{uuid.uuid4().hex[:8]}",
+        application=application,
     )  # fmt: skip
     # slot names are per database: this run's capture uses its own
     pipeline.capture.cfg.slot = f"slot_{src}"
@@ -84,7 +87,7 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     finally:
         pipeline.stop()
     assert sum(workload.written.values()) > 1000
-    yield Run(source, local_stack.dsn(wh), bucket, settings)
+    yield Run(source, local_stack.dsn(wh), bucket, settings, stream, application)
     _drop(local_stack, src)
     _drop(local_stack, wh)
 
@@ -338,3 +341,23 @@ def test_analyst_star_schema_leaves_out_pii(pipeline_run):
     assert ("dim_counterparty", "phone_number") not in cols and ("dim_staff", "location") in cols
     assert {t for t, _ in full} == {"fact_sales_order", "dim_date", "dim_staff", "dim_location",
                                     "dim_currency", "dim_design", "dim_counterparty"}  # fmt: skip
+
+
+def test_status_reports_tables_shards_and_dead_letters(pipeline_run, contracts, local_stack):
+    from consumers import status
+
+    tables = {
+        t["table"]: t for t in status.tables(pipeline_run.source, pipeline_run.warehouse, contracts)
+    }
+    sales = tables["public.sales_order"]
+    assert sales["source_rows"] == sales["warehouse_rows"] > 0
+    assert (
+        sales["freshness_s"] is not None and sales["last_load"] and sales["last_load_seconds"] >= 0
+    )
+    shards = status.shards(
+        local_stack.client("kinesis"), local_stack.client("dynamodb"), pipeline_run.stream,
+        pipeline_run.application,
+    )  # fmt: skip
+    assert len(shards) == 2 and all(s["millis_behind_latest"] == 0 for s in shards)
+    assert all(s["checkpoint"] and s["checkpoint"].isdigit() for s in shards)
+    assert status.dead_letters(local_stack.client("s3"), local_stack.dead_letter_bucket) == {}
