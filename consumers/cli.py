@@ -449,6 +449,69 @@ def status_cmd(
     typer.echo(f"dead letters: {sum(dead.values())}" + (f" {dead}" if dead else ""))
 
 
+@app.command("replay")
+def replay_cmd(
+    from_time: Annotated[
+        str | None, typer.Option("--from", help="Replay from this ISO time (AT_TIMESTAMP).")
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Replay from the oldest record (TRIM_HORIZON).")
+    ] = False,
+    tables: TablesOpt = None,
+    into_schema: Annotated[
+        str | None,
+        typer.Option(
+            "--into-schema", help="Rebuild into this warehouse schema, beside the live one."
+        ),
+    ] = None,
+    contracts: ContractsOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+) -> None:
+    """Re-read the stream with a fresh consumer application and load what it reads, into the
+    live tables (they end as they would have anyway) or into --into-schema (then check it with
+    `cdc verify --schema NAME`)."""
+    from datetime import datetime
+
+    from consumers.contracts.model import IDENTIFIER, load_contracts
+    from consumers.endpoints import resolve
+    from consumers.replay import replay
+
+    if (from_time is None) == (not from_start):
+        raise CdcError("say where to start: --from ISO-TIME or --from-start (one of them)")
+    start = None
+    if from_time is not None:
+        try:
+            start = datetime.fromisoformat(from_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise CdcError(
+                f"--from {from_time!r} is not an ISO time: e.g. 2026-11-24T10:00:00Z"
+            ) from None
+        if start.tzinfo is None:
+            raise CdcError(f"--from {from_time!r} has no time zone: add Z or an offset")
+    if into_schema is not None and (
+        not IDENTIFIER.match(into_schema) or into_schema in ("cdc", "analyst", "analytics")
+    ):
+        raise CdcError(
+            f"--into-schema {into_schema!r}: use a plain lower-case name, not cdc/analyst/analytics"
+        )
+    s = _settings(contracts)
+    ep = resolve(s)
+    chosen = load_contracts(s.contracts_dir, _split(tables))
+    result = replay(
+        s, kinesis=ep.client("kinesis"), dynamodb=ep.client("dynamodb"), s3=ep.client("s3"),
+        stream=ep.stream_name, endpoint_url=ep.aws_endpoint_url, region=ep.region,
+        warehouse_dsn=_warehouse_dsn(s, warehouse_dsn), contracts=chosen, start=start,
+        into_schema=into_schema,
+    )  # fmt: skip
+    where = f"schema {into_schema}" if into_schema else "the live tables"
+    typer.echo(
+        f"replay {result.run_id}: {result.records} records re-read into {result.batches} batches; "
+        f"{result.loads} table loads ({result.rows_staged} rows staged) into {where}"
+    )
+    if into_schema:
+        typer.echo(f"check it with: cdc verify --schema {into_schema}")
+
+
 @app.command("load")
 def load_cmd(
     contracts: ContractsOpt = None,

@@ -42,9 +42,12 @@ log = logging.getLogger("consumers.kcl.driver")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 
 
-def processor_env(settings: Settings, endpoint_url: str | None, region: str) -> dict[str, str]:
+def processor_env(
+    settings: Settings, endpoint_url: str | None, region: str, prefix: str = ""
+) -> dict[str, str]:
     """What a processor subprocess needs to know, as CDC_* variables."""
     env = {
+        "CDC_BATCH_PREFIX": prefix,
         "CDC_CONTRACTS": str(settings.contracts_dir),
         "CDC_BATCH_BUCKET": settings.batch_bucket,
         "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,

@@ -239,8 +239,9 @@ def build(settings: Settings | None = None) -> RecordProcessor:
     endpoint = os.environ.get("CDC_AWS_ENDPOINT_URL") or None
     s3 = aws.client("s3", endpoint_url=endpoint, region=s.region)
     writer = BatchWriter(
-        s3, s.batch_bucket, s.dead_letter_bucket, {c.qualified: c for c in contracts}
-    )
+        s3, s.batch_bucket, s.dead_letter_bucket, {c.qualified: c for c in contracts},
+        prefix=os.environ.get("CDC_BATCH_PREFIX", ""),
+    )  # fmt: skip
     return RecordProcessor(
         Decoder(contracts, str(Path(s.contracts_dir))), writer, FlushPolicy.from_env()
     )

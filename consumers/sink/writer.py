@@ -70,8 +70,8 @@ class BatchManifest:
         return cls(**doc)
 
 
-def manifest_key(shard: str, first: str, last: str) -> str:
-    return f"{MANIFEST_PREFIX}/{shard}/{first}-{last}.json"
+def manifest_key(shard: str, first: str, last: str, prefix: str = "") -> str:
+    return f"{prefix}{MANIFEST_PREFIX}/{shard}/{first}-{last}.json"
 
 
 def dead_letter_document(
@@ -101,7 +101,9 @@ class BatchWriter:
         contracts: dict[str, TableContract],
         *,
         attempts: int = 8,
+        prefix: str = "",
     ) -> None:
+        self.prefix = prefix  # e.g. "replays/<run>/": a replay's objects stay apart
         self.s3 = s3
         self.batch_bucket = batch_bucket
         self.dead_letter_bucket = dead_letter_bucket
@@ -117,7 +119,7 @@ class BatchWriter:
         raw: bytes,
         reason: str,
     ) -> str:
-        key = f"{DEAD_LETTER_PREFIX}/{shard}/{sequence}.json"
+        key = f"{self.prefix}{DEAD_LETTER_PREFIX}/{shard}/{sequence}.json"
         body = dead_letter_document(shard, sequence, partition_key, arrival_ms, raw, reason)
         put_durably(
             self.s3, self.dead_letter_bucket, key, body,
@@ -145,7 +147,7 @@ class BatchWriter:
                 self._dead_event(shard, events[i], why, batch)
             if arrow.num_rows == 0:
                 continue
-            key = f"{DATA_PREFIX}/{table}/date={day}/{shard}/{first}-{last}.parquet"
+            key = f"{self.prefix}{DATA_PREFIX}/{table}/date={day}/{shard}/{first}-{last}.parquet"
             body = _parquet(arrow)
             put_durably(self.s3, self.batch_bucket, key, body, attempts=self.attempts)
             versions = arrow.column("_cdc_version")
@@ -166,7 +168,8 @@ class BatchWriter:
         ]
         manifest.dead_letters = [asdict(d) for d in batch.dead_letters]
         put_durably(
-            self.s3, self.batch_bucket, manifest_key(shard, first, last), manifest.to_json(),
+            self.s3, self.batch_bucket, manifest_key(shard, first, last, self.prefix),
+            manifest.to_json(),
             attempts=self.attempts, content_type="application/json",
         )  # fmt: skip
         return manifest

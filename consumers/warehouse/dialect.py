@@ -146,7 +146,7 @@ class PostgresDialect:
             f"applied_at {self.TIMESTAMPTZ} NOT NULL, PRIMARY KEY (batch_id, table_name))"
         )
 
-    def bootstrap(self, contracts: list[TableContract]) -> list[str]:
+    def bootstrap(self, contracts: list[TableContract], access: bool = True) -> list[str]:
         out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger()]
         for schema in sorted({c.schema for c in contracts}):
             out.append(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
@@ -161,7 +161,7 @@ class PostgresDialect:
             out.append(
                 f"GRANT {privileges} ON ALL TABLES IN SCHEMA {schemas} TO {self.grantee(role)}"
             )
-        return out + self.analyst_access(contracts)
+        return out + (self.analyst_access(contracts) if access else [])
 
     def analyst_access(self, contracts: list[TableContract]) -> list[str]:
         """The analyst role, from the contracts: column-level SELECT on every base table (all

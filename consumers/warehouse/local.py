@@ -7,6 +7,7 @@ transaction. Pending work = manifest files whose (batch, table) is not in the le
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -73,9 +74,26 @@ def arrow_to_csv(table: pa.Table) -> bytes:
 
 
 class LocalWarehouse:
-    def __init__(self, dsn: str, contracts: list[TableContract], s3: Any, bucket: str) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        contracts: list[TableContract],
+        s3: Any,
+        bucket: str,
+        *,
+        prefix: str = "",
+        into_schema: str | None = None,
+    ) -> None:
+        """`prefix`: where the batches are (a replay's own); `into_schema`: load the tables
+        into this schema instead of the source's (a rebuild beside the live tables)."""
         self.dsn = dsn
-        self.contracts = {c.qualified: c for c in contracts}
+        self.prefix = prefix
+        self.into_schema = into_schema
+        # Keyed by the source table that manifests name; targets may live in another schema.
+        self.contracts = {
+            c.qualified: dataclasses.replace(c, schema=into_schema) if into_schema else c
+            for c in contracts
+        }
         self.s3 = s3
         self.bucket = bucket
         self.dialect = PostgresDialect()
@@ -93,7 +111,8 @@ class LocalWarehouse:
 
     def bootstrap(self) -> None:
         with self.connect(autocommit=True) as conn:
-            for statement in self.dialect.bootstrap(list(self.contracts.values())):
+            targets = list(self.contracts.values())
+            for statement in self.dialect.bootstrap(targets, access=self.into_schema is None):
                 conn.execute(statement.encode())
 
     def _fetch(self, key: str) -> None:
@@ -109,7 +128,7 @@ class LocalWarehouse:
     def _manifests(self, listing: bool = True) -> list[BatchManifest]:
         if listing:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{MANIFEST_PREFIX}/"
+                Bucket=self.bucket, Prefix=f"{self.prefix}{MANIFEST_PREFIX}/"
             )
             for page in pages:
                 for obj in page.get("Contents", []):
@@ -131,7 +150,8 @@ class LocalWarehouse:
         work: dict[str, list[tuple[str, str]]] = {}
         for m in sorted(manifests, key=lambda m: (m.shard_id, int(m.first_sequence))):
             for f in m.files:
-                if (m.batch_id, f.table) not in applied and f.table in self.contracts:
+                target = self.contracts.get(f.table)
+                if target is not None and (m.batch_id, target.qualified) not in applied:
                     work.setdefault(f.table, []).append((m.batch_id, f.key))
         return work
 
