@@ -464,6 +464,14 @@ def replay_cmd(
             "--into-schema", help="Rebuild into this warehouse schema, beside the live one."
         ),
     ] = None,
+    stage_only: Annotated[
+        bool,
+        typer.Option(
+            "--stage-only",
+            help="Only re-read into S3 (on AWS: then start the load state machine with the "
+            "printed input).",
+        ),
+    ] = False,
     contracts: ContractsOpt = None,
     warehouse_dsn: WarehouseDsnOpt = None,
 ) -> None:
@@ -495,14 +503,22 @@ def replay_cmd(
             f"--into-schema {into_schema!r}: use a plain lower-case name, not cdc/analyst/analytics"
         )
     s = _settings(contracts)
-    ep = resolve(s)
+    ep = resolve(s, need_source=False)
     chosen = load_contracts(s.contracts_dir, _split(tables))
+    target = None if stage_only else _warehouse_dsn(s, warehouse_dsn)
     result = replay(
         s, kinesis=ep.client("kinesis"), dynamodb=ep.client("dynamodb"), s3=ep.client("s3"),
         stream=ep.stream_name, endpoint_url=ep.aws_endpoint_url, region=ep.region,
-        warehouse_dsn=_warehouse_dsn(s, warehouse_dsn), contracts=chosen, start=start,
+        warehouse_dsn=target, contracts=chosen, start=start,
         into_schema=into_schema,
     )  # fmt: skip
+    if stage_only:
+        typer.echo(
+            f"replay {result.run_id}: {result.records} records re-read into {result.batches} "
+            f"batches under s3://{s.batch_bucket}/{result.prefix}; load them by starting the "
+            f'load state machine with input {{"prefix": "{result.prefix}"}}'
+        )
+        return
     where = f"schema {into_schema}" if into_schema else "the live tables"
     typer.echo(
         f"replay {result.run_id}: {result.records} records re-read into {result.batches} batches; "

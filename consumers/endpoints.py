@@ -24,19 +24,23 @@ class Endpoints:
 
 
 def resolve(
-    settings: Settings, source_dsn: str | None = None, stream: str | None = None
+    settings: Settings,
+    source_dsn: str | None = None,
+    stream: str | None = None,
+    *,
+    need_source: bool = True,
 ) -> Endpoints:
     """Explicit values win; the rest comes from the running local stack.
     Without a local stack, AWS is the real one (or $CDC_AWS_ENDPOINT_URL)."""
     state = load_state(settings)
     if state is None:
-        if source_dsn is None:
+        if source_dsn is None and need_source:
             raise StackError(
                 "no source given and the local stack is not running: pass --source-dsn, "
                 "or start the local stack with `cdc local up`"
             )
         return Endpoints(
-            source_dsn=source_dsn,
+            source_dsn=source_dsn or "",
             aws_endpoint_url=os.environ.get("CDC_AWS_ENDPOINT_URL") or None,
             region=settings.region,
             stream_name=stream or settings.stream_name,

@@ -30,11 +30,16 @@ class PlannerConfig:
     contracts: dict[str, TableContract]
     watermark_key: str = "orchestration/watermark.json"
     copy_prefix: str = "copy-manifests"
+    prefix: str = ""  # "replays/<run>/" plans a replay's batches (with their own watermark)
+
+    @property
+    def watermark(self) -> str:
+        return f"orchestration/{self.prefix}watermark.json" if self.prefix else self.watermark_key
 
 
 def read_watermark(s3: Any, cfg: PlannerConfig) -> dict[str, str]:
     try:
-        body = s3.get_object(Bucket=cfg.batch_bucket, Key=cfg.watermark_key)["Body"].read()
+        body = s3.get_object(Bucket=cfg.batch_bucket, Key=cfg.watermark)["Body"].read()
     except s3.exceptions.NoSuchKey:
         return {}
     value: dict[str, str] = orjson.loads(body)
@@ -46,11 +51,11 @@ def pending_manifests(
 ) -> list[BatchManifest]:
     found = []
     pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=cfg.batch_bucket, Prefix=f"{MANIFEST_PREFIX}/"
+        Bucket=cfg.batch_bucket, Prefix=f"{cfg.prefix}{MANIFEST_PREFIX}/"
     )
     for page in pages:
         for obj in page.get("Contents", []):
-            shard, span = obj["Key"].split("/")[1:3]
+            shard, span = obj["Key"][len(cfg.prefix) :].split("/")[1:3]
             first = int(span.split("-")[0])
             if shard in watermark and first <= int(watermark[shard]):
                 continue
@@ -92,6 +97,7 @@ def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[s
         tables.append({"table": table, "sqls": sqls, "files": len(files[table])})
     return {
         "run_id": run_id,
+        "prefix": cfg.prefix,
         "iteration": iteration + 1,
         "pending": bool(tables),
         "tables": tables,
@@ -107,7 +113,7 @@ def commit(s3: Any, cfg: PlannerConfig, watermark: dict[str, str]) -> dict[str, 
         if shard not in current or int(seq) > int(current[shard]):
             current[shard] = seq
     s3.put_object(
-        Bucket=cfg.batch_bucket, Key=cfg.watermark_key, Body=orjson.dumps(current),
+        Bucket=cfg.batch_bucket, Key=cfg.watermark, Body=orjson.dumps(current),
         ContentType="application/json",
     )  # fmt: skip
     return current

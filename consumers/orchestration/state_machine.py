@@ -11,6 +11,9 @@ it as is.
                       └──── otherwise ────┘
   ─▶ Commit (Lambda: advance the watermark) ─▶ Again? ─▶ Wait ─▶ Plan   (until max_iterations)
 
+Started with input {"prefix": "replays/<run>/"} it loads a replay's batches (`cdc replay
+--stage-only` prints that input) with a watermark of their own.
+
 Transient errors (Lambda throttling, Data API ActiveStatementsExceeded/InternalServer/
 Throttling) are retried with backoff; anything else is caught, published to SNS, and fails the
 execution. Within an execution each table is one Map item; across executions the plan's LOCK
@@ -150,7 +153,7 @@ def definition(
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {
                     "FunctionName": commit_function_arn,
-                    "Payload": {"watermark.$": "$.watermark"},
+                    "Payload": {"watermark.$": "$.watermark", "prefix.$": "$.prefix"},
                 },
                 "ResultPath": None,
                 "Retry": _retry(LAMBDA_TRANSIENT, 2, 4),
@@ -175,7 +178,11 @@ def definition(
             },
             "NextRound": {
                 "Type": "Pass",
-                "Parameters": {"run_id.$": "$.run_id", "iteration.$": "$.iteration"},
+                "Parameters": {
+                    "run_id.$": "$.run_id",
+                    "iteration.$": "$.iteration",
+                    "prefix.$": "$.prefix",
+                },
                 "Next": "Plan",
             },
             "NotifyFailure": {

@@ -122,7 +122,8 @@ class PostgresDialect:
             f'"_cdc_loaded_at" {self.TIMESTAMPTZ} NOT NULL',
             '"_cdc_deleted" boolean NOT NULL DEFAULT false',
             # ",col:version,": columns whose stored value came from a change older than
-            # _cdc_version (an untouched TOASTed value), or is not known yet (version 0).
+            # _cdc_version (an untouched TOASTed value), or is not known yet (-1: below every
+            # version, full-load rows' 0 included).
             '"_cdc_unknown" varchar(65535)',
         ]
         if c.primary_key:
@@ -230,7 +231,7 @@ class PostgresDialect:
 
     def provenance(self, expr: str, column: str) -> str:
         """The version recorded for `column` in a `_cdc_unknown` string, or NULL."""
-        return f"CAST(substring({expr} from {lit(f',{column}:([0-9]+),')}) AS {self.VERSION})"
+        return f"CAST(substring({expr} from {lit(f',{column}:(-?[0-9]+),')}) AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:
         # SHARE ROW EXCLUSIVE conflicts with itself: two loads of one table serialize.
@@ -294,7 +295,7 @@ class RedshiftDialect(PostgresDialect):
         return f"CAST(CASE {dow} WHEN 0 THEN 7 ELSE {dow} END AS integer)"
 
     def provenance(self, expr: str, column: str) -> str:
-        pattern = lit(f",{column}:([0-9]+),")
+        pattern = lit(f",{column}:(-?[0-9]+),")
         return f"CAST(REGEXP_SUBSTR({expr}, {pattern}, 1, 1, 'e') AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:

@@ -9,7 +9,7 @@ is half-applied, the batches stay pending, and the next run retries them):
   guard      drop changes not newer than the stored row or the key's tombstone
   toast      fill unchanged-TOAST columns from the newest staged change that has them, else
              the stored row (never store a placeholder), recording in _cdc_unknown which
-             version each such value came from (0: not known yet)
+             version each such value came from (-1: not known yet)
   late-fill  after the MERGE: a staged change older than the row but newer than a column's
              recorded origin supplies that column (batches may be applied in any order)
   delete     hard-delete tables: delete rows and record tombstones
@@ -139,7 +139,7 @@ def build_load(
         )
         unknown = " || ".join(
             f'CASE WHEN POSITION({lit(f",{n},")} IN "_cdc_unchanged") > 0 THEN '
-            f"{lit(n + ':0,')} ELSE '' END"
+            f"{lit(n + ':-1,')} ELSE '' END"
             for n in toast
         )
         steps += [

@@ -58,3 +58,9 @@ def test_every_transition_targets_a_state():
 
     assert {t for t in targets(top) if t} <= set(top)
     assert {t for t in targets(inner) if t} <= set(inner)
+
+
+def test_a_replay_prefix_travels_through_every_round():
+    _, top, _ = _states()
+    assert top["NextRound"]["Parameters"]["prefix.$"] == "$.prefix"
+    assert top["Commit"]["Parameters"]["Payload"]["prefix.$"] == "$.prefix"
