@@ -460,7 +460,19 @@ def test_replay_during_live_traffic_converges(local_stack, stack_settings, contr
         pipeline.start()
         replayer = threading.Thread(target=replay_midway)
         replayer.start()
-        Workload(source, seed=9).run(200, stop, 6)
+        writer = threading.Thread(target=Workload(source, seed=9).run, args=(200, stop, 6))
+        writer.start()
+        time.sleep(4)  # cdc status while the pipeline runs
+        from consumers import status
+
+        live = {t["table"]: t for t in status.tables(source, warehouse, contracts)}
+        assert live["public.sales_order"]["warehouse_rows"] > 0
+        assert live["public.sales_order"]["last_load"] is not None
+        lag = status.shards(
+            kinesis, local_stack.client("dynamodb"), stream, pipeline.driver.config.application
+        )
+        assert len(lag) == 2 and all(s["checkpoint"] for s in lag)
+        writer.join()
         replayer.join(300)
         pipeline.drain()
     finally:
