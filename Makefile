@@ -7,7 +7,7 @@ CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
 
-.PHONY: venv run test lint typecheck unit integration bench clean down
+.PHONY: venv run test lint typecheck unit integration bench clean down sql
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -36,6 +36,10 @@ bench: venv
 	$(VENV)/bin/python -m bench.consumer
 	$(VENV)/bin/python -m bench.load
 	$(VENV)/bin/python -m bench.freshness
+
+## make sql: regenerate sql/ from the contracts (a test fails when it drifts).
+sql: venv
+	$(VENV)/bin/python scripts/generate_sql.py
 
 down: venv
 	$(CDC) local down
