@@ -14,12 +14,12 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
-    """Connect to the source, or fail with one line naming the fix."""
+def connect(dsn: str, what: str = "source", **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+    """Connect to the source or the warehouse, or fail with one line naming the fix."""
     try:
         return psycopg.connect(dsn, connect_timeout=5, **kwargs)
     except psycopg.OperationalError as e:
         raise CdcError(
-            f"cannot connect to the source ({first_line(e)}): check --source-dsn, or start "
+            f"cannot connect to the {what} ({first_line(e)}): check --{what}-dsn, or start "
             "the local stack with `cdc local up`"
         ) from None

@@ -15,20 +15,10 @@ from botocore.exceptions import ClientError
 
 from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
-from consumers.db import first_line
-from consumers.errors import CdcError
+from consumers.db import connect
 from consumers.kcl.leases import SHARD_END, LeaseTable
 from consumers.sink.writer import DEAD_LETTER_PREFIX
 from consumers.warehouse.dialect import LEDGER, q
-
-
-def _connect(dsn: str, what: str) -> psycopg.Connection[tuple[Any, ...]]:
-    try:
-        return psycopg.connect(dsn, connect_timeout=5, options=libpq_options())
-    except psycopg.OperationalError as e:
-        raise CdcError(
-            f"cannot connect to the {what} ({first_line(e)}): check --{what}-dsn"
-        ) from None
 
 
 def tables(
@@ -36,7 +26,10 @@ def tables(
 ) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     out = []
-    with _connect(source_dsn, "source") as src, _connect(warehouse_dsn, "warehouse") as wh:
+    with (
+        connect(source_dsn, "source", options=libpq_options()) as src,
+        connect(warehouse_dsn, "warehouse", options=libpq_options()) as wh,
+    ):
         for c in contracts:
             table = f"{q(c.schema)}.{q(c.name)}"
             row = src.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()

@@ -23,8 +23,7 @@ import pyarrow.parquet as pq
 
 from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
-from consumers.db import first_line
-from consumers.errors import CdcError
+from consumers.db import connect
 from consumers.sink.writer import MANIFEST_PREFIX, BatchManifest
 from consumers.warehouse.dialect import LEDGER, PostgresDialect, q
 from consumers.warehouse.plan import COPY_STEP, build_load
@@ -101,13 +100,7 @@ class LocalWarehouse:
         self.loads: list[TableLoad] = []
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
-        try:
-            return psycopg.connect(self.dsn, connect_timeout=5, options=libpq_options(), **kwargs)
-        except psycopg.OperationalError as e:
-            raise CdcError(
-                f"cannot connect to the warehouse ({first_line(e)}): check --warehouse-dsn, "
-                "or start the local stack with `cdc local up`"
-            ) from None
+        return connect(self.dsn, "warehouse", options=libpq_options(), **kwargs)
 
     def bootstrap(self) -> None:
         with self.connect(autocommit=True) as conn:

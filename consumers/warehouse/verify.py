@@ -16,7 +16,7 @@ import psycopg
 
 from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
-from consumers.db import first_line
+from consumers.db import connect
 from consumers.errors import CdcError
 from consumers.warehouse.dialect import q
 
@@ -46,15 +46,6 @@ def _hashes(
     return {tuple(r[:-1]): r[-1] for r in conn.execute(sql.encode())}
 
 
-def _connect(dsn: str, what: str) -> psycopg.Connection[tuple[Any, ...]]:
-    try:
-        return psycopg.connect(dsn, connect_timeout=5, options=libpq_options())
-    except psycopg.OperationalError as e:
-        raise CdcError(
-            f"cannot connect to the {what} ({first_line(e)}): check --{what}-dsn"
-        ) from None
-
-
 def verify(
     source_dsn: str,
     warehouse_dsn: str,
@@ -62,7 +53,10 @@ def verify(
     schema: str | None = None,
 ) -> list[TableDiff]:
     diffs = []
-    with _connect(source_dsn, "source") as src, _connect(warehouse_dsn, "warehouse") as wh:
+    with (
+        connect(source_dsn, "source", options=libpq_options()) as src,
+        connect(warehouse_dsn, "warehouse", options=libpq_options()) as wh,
+    ):
         for c in contracts:
             source_table = f"{q(c.schema)}.{q(c.name)}"
             target = f"{q(schema or c.schema)}.{q(c.name)}"
