@@ -55,9 +55,11 @@ class Run:
     application: str
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
-    """A random workload over all totesys and type_zoo tables through the real pipeline."""
+def _new_pipeline(
+    local_stack, stack_settings, contracts
+) -> tuple[str, str, str, Settings, Pipeline]:
+    """A seeded source database, an empty warehouse, a stream and a bucket of the test's own,
+    and a pipeline over them (not started)."""
     src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
     stream, bucket = f"load-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
     kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
@@ -68,15 +70,20 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     )
     settings = dataclasses.replace(stack_settings, batch_bucket=bucket)
     state = dataclasses.replace(local_stack, stream_name=stream)
-    source = local_stack.dsn(src)
-    load_demo(source, contracts)
-    application = f"app-{uuid.uuid4().hex[:8]}"
+    load_demo(local_stack.dsn(src), contracts)
     pipeline = Pipeline(
-        settings, state, contracts, source_dsn=source, warehouse_dsn=local_stack.dsn(wh),
-        application=application,
+        settings, state, contracts, source_dsn=local_stack.dsn(src),
+        warehouse_dsn=local_stack.dsn(wh), application=f"app-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
-    # slot names are per database: this run's capture uses its own
-    pipeline.capture.cfg.slot = f"slot_{src}"
+    pipeline.capture.cfg.slot = f"slot_{src}"  # slot names are per cluster: one per database
+    return src, wh, stream, settings, pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
+    """A random workload over all totesys and type_zoo tables through the real pipeline."""
+    src, wh, stream, settings, pipeline = _new_pipeline(local_stack, stack_settings, contracts)
+    source, application = local_stack.dsn(src), pipeline.driver.config.application
     seed = random.randrange(1 << 30)
     print(f"workload seed: {seed} (reproduce with Workload(source, seed={seed}))")
     workload = Workload(source, seed=seed)
@@ -88,7 +95,7 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     finally:
         pipeline.stop()
     assert sum(workload.written.values()) > 1000
-    yield Run(source, local_stack.dsn(wh), bucket, settings, stream, application)
+    yield Run(source, local_stack.dsn(wh), settings.batch_bucket, settings, stream, application)
     _drop(local_stack, src)
     _drop(local_stack, wh)
 
@@ -423,21 +430,9 @@ def test_replay_refuses_a_start_older_than_the_retention(cli_env):
 def test_replay_during_live_traffic_converges(local_stack, stack_settings, contracts):
     from consumers.replay import replay
 
-    src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
-    stream, bucket = f"live-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
-    kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
-    s3.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
-    )
-    settings = dataclasses.replace(stack_settings, batch_bucket=bucket)
-    state = dataclasses.replace(local_stack, stream_name=stream)
+    src, wh, stream, settings, pipeline = _new_pipeline(local_stack, stack_settings, contracts)
     source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
-    load_demo(source, contracts)
-    pipeline = Pipeline(settings, state, contracts, source_dsn=source, warehouse_dsn=warehouse,
-                        application=f"app-{uuid.uuid4().hex[:8]}")  # fmt: skip
-    pipeline.capture.cfg.slot = f"slot_{src}"
+    kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
     stop = threading.Event()
     errors: list[BaseException] = []
 
