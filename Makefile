@@ -7,7 +7,7 @@ CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
 
-.PHONY: venv run test lint typecheck unit integration bench clean down sql
+.PHONY: venv run test lint typecheck unit integration bench clean down sql synth
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -24,11 +24,12 @@ test: venv lint typecheck
 	$(VENV)/bin/pytest -q
 
 lint: venv
-	$(VENV)/bin/ruff check consumers tests bench
-	$(VENV)/bin/ruff format --check consumers tests bench
+	$(VENV)/bin/ruff check consumers tests bench infra
+	$(VENV)/bin/ruff format --check consumers tests bench infra
 
 typecheck: venv
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict infra/totes_cdk infra/app.py
 
 ## make bench: benchmarks, each beside its limit; results in bench/results/*.json.
 bench: venv
@@ -40,6 +41,14 @@ bench: venv
 ## make sql: regenerate sql/ from the contracts (a test fails when it drifts).
 sql: venv
 	$(VENV)/bin/python scripts/generate_sql.py
+
+## make synth [ENV=dev|prod]: the AWS deployment's CloudFormation templates, in infra/cdk.out.
+## (offline; deploying is `cdk deploy`, see the README's deploy guide)
+ENV ?= dev
+synth: venv
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(VENV)/bin/python infra/app.py \
+		--outdir infra/cdk.out -c env=$(ENV)
+	@echo "templates: infra/cdk.out/*.template.json"
 
 down: venv
 	$(CDC) local down

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -351,8 +352,30 @@ def warehouse_bootstrap(
     print_only: Annotated[
         bool, typer.Option("--print", help="Print the SQL instead of running it.")
     ] = False,
+    workgroup: Annotated[
+        str | None,
+        typer.Option(
+            "--workgroup",
+            help="Redshift Serverless workgroup: run the Redshift bootstrap there through the "
+            "Data API (signed in as you, with IAM; implies --dialect redshift).",
+        ),
+    ] = None,
+    database: Annotated[
+        str, typer.Option("--database", help="Database in the workgroup.")
+    ] = "warehouse",
+    loader_user: Annotated[
+        str | None,
+        typer.Option(
+            "--loader-user",
+            help="Also create this database user and grant it cdc_loader: the load stack's "
+            "output LoaderDatabaseUser (IAMR:<role name>).",
+        ),
+    ] = None,
 ) -> None:
-    """Create the cdc schema, the load ledger and the target tables (idempotent)."""
+    """Create the cdc schema, the load ledger, the target tables, roles and analyst views.
+
+    Local warehouse: runs it (idempotent). Redshift: prints it (--dialect redshift), or runs it
+    once through the Data API (--workgroup)."""
     from consumers.contracts.model import load_contracts
     from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 
@@ -360,7 +383,28 @@ def warehouse_bootstrap(
     dialects = {"postgres": PostgresDialect, "redshift": RedshiftDialect}
     if dialect not in dialects:
         raise CdcError(f"--dialect {dialect!r}: use postgres or redshift")
+    if workgroup:
+        dialect = "redshift"
     statements = dialects[dialect]().bootstrap(load_contracts(s.contracts_dir))
+    if loader_user:
+        from consumers.warehouse.data_api import loader_user_grants
+
+        statements = statements + loader_user_grants(loader_user)
+    if workgroup and not print_only:
+        from consumers import aws
+        from consumers.warehouse import data_api
+
+        client = aws.client(
+            "redshift-data",
+            endpoint_url=os.environ.get("CDC_AWS_ENDPOINT_URL") or None,
+            region=s.region,
+        )
+        ran = data_api.run(
+            client, statements, workgroup=workgroup, database=database,
+            progress=lambda n, total: typer.echo(f"chunk {n}/{total} finished", err=True),
+        )  # fmt: skip
+        typer.echo(f"bootstrapped {workgroup}/{database}: {ran} statements")
+        return
     if print_only or dialect == "redshift":
         for statement in statements:
             typer.echo(statement + ";")

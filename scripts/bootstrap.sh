@@ -25,3 +25,12 @@ if ! .venv/bin/python -c "import amazon_kclpy.v3.processor" 2>/dev/null; then
   fi
 fi
 $PIP install -e ".[dev]"
+
+# checkov scans the synthesized templates (make test). It pins an older boto3 than moto wants,
+# so it lives in a virtualenv of its own; the tests call .venv/tools/checkov/bin/checkov.
+CHECKOV_VERSION=3.3.30
+CHECKOV=.venv/tools/checkov
+if ! "$CHECKOV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  "$PYTHON" -m venv "$CHECKOV"
+  "$CHECKOV/bin/pip" --disable-pip-version-check -q install "checkov==${CHECKOV_VERSION}"
+fi

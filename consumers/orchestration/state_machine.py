@@ -14,6 +14,10 @@ it as is.
 Started with input {"prefix": "replays/<run>/"} it loads a replay's batches (`cdc replay
 --stage-only` prints that input) with a watermark of their own.
 
+Database credentials: with `secret_arn` the Data API signs in with that secret; without it
+(what the deployment does) it uses IAM: the state machine's role becomes the database user
+`IAMR:<role name>`, which the warehouse bootstrap grants the `cdc_loader` role.
+
 Transient errors (Lambda throttling, Data API ActiveStatementsExceeded/InternalServer/
 Throttling) are retried with backoff; anything else is caught, published to SNS, and fails the
 execution. Within an execution each table is one Map item; across executions the plan's LOCK
@@ -61,7 +65,7 @@ def definition(
     commit_function_arn: str,
     workgroup: str,
     database: str,
-    secret_arn: str,
+    secret_arn: str | None = None,
     failure_topic_arn: str,
     poll_seconds: int = 3,
     loop_wait_seconds: int = 10,
@@ -77,7 +81,7 @@ def definition(
                 "Parameters": {
                     "WorkgroupName": workgroup,
                     "Database": database,
-                    "SecretArn": secret_arn,
+                    **({"SecretArn": secret_arn} if secret_arn else {}),
                     "Sqls.$": "$.sqls",
                     "StatementName.$": "$.table",
                 },

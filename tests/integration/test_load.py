@@ -219,7 +219,7 @@ def test_concurrent_loaders_never_apply_a_batch_twice(
 
 
 def test_planner_renders_copy_manifests_and_plans_then_commits(
-    pipeline_run, contracts, local_stack
+    pipeline_run, contracts, local_stack, monkeypatch, capsys
 ):
     import orjson
     import sqlglot
@@ -245,9 +245,26 @@ def test_planner_renders_copy_manifests_and_plans_then_commits(
         for sql in t["sqls"]:
             if not sql.startswith("LOCK"):
                 sqlglot.parse_one(sql, read="redshift")
+    assert first["oldest_pending_seconds"] > 0
     planner.commit(s3, cfg, first["watermark"])
-    again = planner.plan(s3, cfg, "run-2", first["iteration"])
+    # the Lambda handler, configured as on AWS (plus the endpoint), plans nothing more and
+    # publishes freshness as one Embedded Metric Format line
+    from consumers.orchestration import handlers
+
+    for k, v in {
+        "CDC_BATCH_BUCKET": pipeline_run.bucket, "CDC_REGION": local_stack.region,
+        "CDC_REDSHIFT_COPY_ROLE_ARN": cfg.copy_role_arn,
+        "CDC_AWS_ENDPOINT_URL": local_stack.aws_endpoint_url,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    again = handlers.plan_loads({"run_id": "run-2", "iteration": first["iteration"]}, None)
     assert not again["pending"] and again["iteration"] == 2
+    emf = orjson.loads(capsys.readouterr().out.strip())
+    assert emf["OldestPendingBatchSeconds"] == 0 == again["oldest_pending_seconds"]
+    (metrics,) = emf["_aws"]["CloudWatchMetrics"]
+    assert metrics["Namespace"] == "TotesCdc"
+    assert metrics["Metrics"] == [{"Name": "OldestPendingBatchSeconds", "Unit": "Seconds"}]
     # the state machine is accepted by the Step Functions API (moto)
     sfn = local_stack.client("stepfunctions")
     arn = sfn.create_state_machine(
