@@ -162,7 +162,10 @@ def test_split_shard_mid_stream_parents_before_children(local_stack, stream, buc
         )
         put(local_stack, stream, currency_records(range(101, 301)))
         deadline = time.monotonic() + 60
-        while len(driver.workers) < 4 or not driver.caught_up():
+        # caught_up() is as of each shard's last poll, which may predate the put: wait for
+        # all 300 records to be delivered too.
+        delivered = lambda: sum(v.records for v in driver.views.values())  # noqa: E731
+        while len(driver.workers) < 4 or delivered() < 300 or not driver.caught_up():
             assert time.monotonic() < deadline, driver.started_order
             time.sleep(0.1)
     finally:
