@@ -13,9 +13,8 @@ from typing import Any
 import psycopg
 from botocore.exceptions import ClientError
 
-from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
-from consumers.db import connect
+from consumers.db import source_and_warehouse
 from consumers.kcl.leases import SHARD_END, LeaseTable
 from consumers.sink.writer import DEAD_LETTER_PREFIX
 from consumers.warehouse.dialect import LEDGER, q
@@ -26,10 +25,7 @@ def tables(
 ) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     out = []
-    with (
-        connect(source_dsn, "source", options=libpq_options()) as src,
-        connect(warehouse_dsn, "warehouse", options=libpq_options()) as wh,
-    ):
+    with source_and_warehouse(source_dsn, warehouse_dsn) as (src, wh):
         for c in contracts:
             table = f"{q(c.schema)}.{q(c.name)}"
             row = src.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()

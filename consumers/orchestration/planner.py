@@ -48,9 +48,9 @@ def read_watermark(s3: Any, cfg: PlannerConfig) -> dict[str, str]:
 
 
 def pending_manifests(
-    s3: Any, cfg: PlannerConfig, watermark: dict[str, str], written: list[datetime] | None = None
-) -> list[BatchManifest]:
-    """Manifests past the watermark, by shard and sequence; `written` collects their S3 times."""
+    s3: Any, cfg: PlannerConfig, watermark: dict[str, str]
+) -> list[tuple[BatchManifest, datetime]]:
+    """Manifests past the watermark, each with the time S3 stored it, by shard and sequence."""
     found = []
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=cfg.batch_bucket, Prefix=f"{cfg.prefix}{MANIFEST_PREFIX}/"
@@ -62,16 +62,14 @@ def pending_manifests(
             if shard in watermark and first <= int(watermark[shard]):
                 continue
             body = s3.get_object(Bucket=cfg.batch_bucket, Key=obj["Key"])["Body"].read()
-            found.append(BatchManifest.from_json(body))
-            if written is not None:
-                written.append(obj["LastModified"])
-    return sorted(found, key=lambda m: (m.shard_id, int(m.first_sequence)))
+            found.append((BatchManifest.from_json(body), obj["LastModified"]))
+    return sorted(found, key=lambda p: (p[0].shard_id, int(p[0].first_sequence)))
 
 
 def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[str, Any]:
     watermark = read_watermark(s3, cfg)
-    written: list[datetime] = []
-    manifests = pending_manifests(s3, cfg, watermark, written)
+    pending = pending_manifests(s3, cfg, watermark)
+    manifests = [m for m, _ in pending]
     now = datetime.now(UTC)
     files: dict[str, list[dict[str, Any]]] = {}
     for m in manifests:
@@ -112,7 +110,7 @@ def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[s
         # Warehouse freshness, as the planner sees it: how long the oldest batch not yet loaded
         # has waited on S3 (0 when nothing waits). The plan handler publishes it as a metric.
         "oldest_pending_seconds": round(
-            max(((now - t).total_seconds() for t in written), default=0.0), 3
+            max(((now - t).total_seconds() for _, t in pending), default=0.0), 3
         ),
     }
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import psycopg
 
-from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
-from consumers.db import connect
+from consumers.db import source_and_warehouse
 from consumers.errors import CdcError
 from consumers.warehouse.dialect import q
 
@@ -53,10 +52,7 @@ def verify(
     schema: str | None = None,
 ) -> list[TableDiff]:
     diffs = []
-    with (
-        connect(source_dsn, "source", options=libpq_options()) as src,
-        connect(warehouse_dsn, "warehouse", options=libpq_options()) as wh,
-    ):
+    with source_and_warehouse(source_dsn, warehouse_dsn) as (src, wh):
         for c in contracts:
             source_table = f"{q(c.schema)}.{q(c.name)}"
             target = f"{q(schema or c.schema)}.{q(c.name)}"

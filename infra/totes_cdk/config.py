@@ -125,10 +125,11 @@ class Config:
         if env not in DEFAULTS:
             raise ConfigError(f"-c env={env}: unknown environment; use one of {sorted(DEFAULTS)}")
         values: dict[str, Any] = {"env": env, "account": account}
+        defaults = {**DEFAULTS[env], **SOURCE_DEFAULTS}
         for f in fields(Config):
             if f.name in values:
                 continue
-            default = {**DEFAULTS[env], **SOURCE_DEFAULTS}[f.name]
+            default = defaults[f.name]
             raw = get(f.name)
             values[f.name] = default if raw is None else _coerce(f.name, raw, default)
         cfg = Config(**values)

@@ -112,7 +112,7 @@ class ConsumersStack(Stack):
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
             cooldown=Duration.minutes(3),
         )
-        self.dead_letters = logs.MetricFilter(
+        self.dead_letter_count = logs.MetricFilter(
             self,
             "DeadLetters",
             log_group=self.logs,

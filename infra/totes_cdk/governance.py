@@ -68,7 +68,7 @@ class GovernanceStack(Stack):
         )
         describe.add_resource_dependency(settings)
         self.grants: dict[str, lf.CfnPermissions] = {}
-        for contract in catalog.contracts():
+        for contract in lake.contracts:
             grant = lf.CfnPermissions(
                 self,
                 f"Analyst-{catalog.glue_table_name(contract)}",

@@ -56,8 +56,9 @@ class LakeStack(Stack):
                 description="totes-cdc change log: one table per contract over the Parquet batches",
             ),
         )
+        self.contracts = catalog.contracts()  # read once; governance grants on the same list
         self.tables: dict[str, glue.CfnTable] = {}
-        for contract in catalog.contracts():
+        for contract in self.contracts:
             name = catalog.glue_table_name(contract)
             location = f"s3://{self.batches.bucket_name}/data/{contract.qualified}/"
             table = glue.CfnTable(

@@ -67,7 +67,7 @@ class ObservabilityStack(Stack):
                 "the KCL consumers are behind the stream",
             ),
             self._alarm(
-                "DeadLetters", consumers.dead_letters, 0, 1,
+                "DeadLetters", consumers.dead_letter_count, 0, 1,
                 "records were dead-lettered: see the dead-letter bucket",
             ),
             self._alarm("LoadFailures", failed, 0, 1, "a warehouse load failed: see the topic"),
@@ -88,7 +88,7 @@ class ObservabilityStack(Stack):
             cw.GraphWidget(title="Warehouse: oldest pending batch (s)", left=[freshness]),
         )
         dash.add_widgets(
-            cw.GraphWidget(title="Dead letters", left=[consumers.dead_letters]),
+            cw.GraphWidget(title="Dead letters", left=[consumers.dead_letter_count]),
             cw.GraphWidget(
                 title="Loads",
                 left=[

@@ -68,6 +68,16 @@ def wait_caught_up(driver: Driver, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+def consume_to_end(driver: Driver) -> Driver:
+    """Run the driver until every shard has read and checkpointed all there is, then stop it."""
+    driver.start()
+    try:
+        wait_caught_up(driver)
+    finally:
+        driver.stop()
+    return driver
+
+
 def manifests(local_stack, bucket: str) -> list[BatchManifest]:
     s3 = local_stack.client("s3")
     out = []
@@ -95,12 +105,7 @@ def currency_records(ids: range) -> list[tuple[str, bytes]]:
 
 def test_records_become_manifests_and_checkpoints(local_stack, stream, buckets):
     put(local_stack, stream, currency_records(range(1, 301)))
-    driver = make_driver(local_stack, stream, buckets)
-    driver.start()
-    try:
-        wait_caught_up(driver)
-    finally:
-        driver.stop()
+    driver = consume_to_end(make_driver(local_stack, stream, buckets))
     found = manifests(local_stack, buckets[0])
     assert sum(m.records for m in found) == 300
     got = rows(local_stack, buckets[0], found)
@@ -191,12 +196,7 @@ def test_dead_letters_are_written_counted_and_listed(local_stack, stream, bucket
         ("a", b"\x00 not json"), ("b", orjson.dumps(unknown)), ("c", orjson.dumps(violation)),
         *currency_records(range(1, 4)),
     ])  # fmt: skip
-    driver = make_driver(local_stack, stream, buckets)
-    driver.start()
-    try:
-        wait_caught_up(driver)
-    finally:
-        driver.stop()
+    driver = consume_to_end(make_driver(local_stack, stream, buckets))
     s3 = local_stack.client("s3")
     letters = [
         orjson.loads(s3.get_object(Bucket=buckets[1], Key=o["Key"])["Body"].read())
@@ -220,14 +220,9 @@ def test_at_timestamp_reads_exactly_the_records_after_it(local_stack, stream, bu
     start = datetime.now(UTC)
     time.sleep(1.1)
     put(local_stack, stream, currency_records(range(51, 101)))
-    driver = make_driver(
+    consume_to_end(make_driver(
         local_stack, stream, buckets, initial_position="AT_TIMESTAMP", at_timestamp=start
-    )
-    driver.start()
-    try:
-        wait_caught_up(driver)
-    finally:
-        driver.stop()
+    ))  # fmt: skip
     ids = [
         r["currency_id"] for r in rows(local_stack, buckets[0], manifests(local_stack, buckets[0]))
     ]
