@@ -9,6 +9,9 @@ key's newest change (artie-labs/transfer does the same). Merging rules:
 - a primary-key change also buffers a delete of the old key at the same version, so the old row
   goes even when a later change of the new key replaces the update in the buffer.
 
+The processor stages records as they arrive (`stage`: raw bytes, sequence number, partition
+key, arrival time) and decodes them together at the flush (batching/resolve.py): the fast path
+types whole tables into `typed`; the rest go through the reference decoder into `tables`.
 A batch is flushed when it holds `max_rows` records, `max_bytes` of raw records, or its oldest
 record is `max_age_seconds` old; the reason is logged. Memory stays within those bounds.
 Values of a change superseded within the batch are not type-checked (only surviving rows are
@@ -19,8 +22,12 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
+
+import pyarrow as pa
 
 from consumers.errors import CdcError
 from consumers.events.model import DELETE, ChangeEvent, ControlEvent
@@ -94,6 +101,9 @@ def _fill(newer: ChangeEvent, older: ChangeEvent) -> ChangeEvent:
     )
 
 
+Raw = bytes  # a Kinesis record's data (ShardBatch has a field named `bytes`)
+
+
 @dataclass
 class DeadLetterNote:
     sequence: str
@@ -115,6 +125,13 @@ class ShardBatch:
     last_sequence: str | None = None
     first_arrival_ms: int | None = None
     opened_at: float | None = None
+    # Records taken as they arrived, decoded together at the flush (batching/resolve.py).
+    staged: list[Raw] = field(default_factory=list)
+    staged_sequences: list[str] = field(default_factory=list)
+    staged_partition_keys: list[str] = field(default_factory=list)
+    staged_arrivals: list[int] = field(default_factory=list)
+    # Tables the fast path typed whole (events/fast.py), by schema.table.
+    typed: dict[str, pa.Table] = field(default_factory=dict)
 
     def note(self, sequence: str, arrival_ms: int, size: int) -> None:
         """Account for one Kinesis record, whatever becomes of it."""
@@ -125,6 +142,40 @@ class ShardBatch:
         self.last_sequence = sequence
         self.records += 1
         self.bytes += size
+
+    def stage(
+        self,
+        raws: list[Raw],
+        sequences: list[str],
+        partition_keys: list[str],
+        arrivals: list[int],
+        start: int = 0,
+    ) -> int:
+        """Keep records[start:] for the flush's decode, in order, until the batch is full (by
+        rows or bytes; the record that fills it is kept). Returns where it stopped: the
+        processor flushes when that is short of the end, then stages the rest."""
+        room = self.policy.max_rows - self.records
+        end = min(len(raws), start + max(room, 1))
+        sizes = list(accumulate(map(len, raws[start:end]), initial=self.bytes))
+        full = bisect_left(sizes, self.policy.max_bytes, lo=1)
+        end = min(end, start + full)
+        if end <= start:
+            return start
+        if self.first_sequence is None:
+            self.first_sequence = sequences[start]
+            self.first_arrival_ms = arrivals[start]
+            self.opened_at = self.clock()
+        self.last_sequence = sequences[end - 1]
+        self.records += end - start
+        self.bytes = sizes[end - start]
+        self.staged += raws[start:end]
+        self.staged_sequences += sequences[start:end]
+        self.staged_partition_keys += partition_keys[start:end]
+        self.staged_arrivals += arrivals[start:end]
+        return end
+
+    def batch_id(self, shard: str) -> str:
+        return f"{shard}/{self.first_sequence}-{self.last_sequence}"
 
     def take(self, e: ChangeEvent, arrival_ms: int) -> None:
         """`note` and `add` in one call: the per-record hot path."""
@@ -151,7 +202,8 @@ class ShardBatch:
 
     @property
     def rows(self) -> int:
-        return sum(len(b.rows) for b in self.tables.values())
+        buffered = sum(len(b.rows) for b in self.tables.values())
+        return buffered + sum(int(t.num_rows) for t in self.typed.values())
 
     def due(self) -> str | None:
         """Why the batch must be flushed now, or None."""

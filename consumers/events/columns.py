@@ -242,13 +242,12 @@ def _all(mask: pa.Array) -> bool:
     return pc.all(mask).as_py() is not False
 
 
-def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
+def check_strings(col: Column, arr: pa.Array) -> pa.Array:
+    """A string column typed in bulk: cast (decimal, date, timestamp) or checked (numeric, uuid,
+    enum, length). Raises when any value breaks the contract."""
     k = col.kind
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
-        return pa.array(values, pa.string()).cast(typ)
-    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY):
-        raise ValueError("typed value by value")
-    arr = pa.array(values, typ)
+        return arr.cast(arrow_type(col))
     limit = char_length(col.sql_type)
     if (
         (k is Kind.NUMERIC and not _all(pc.match_substring_regex(arr, _NUMERIC_RE)))
@@ -258,6 +257,16 @@ def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
     ):
         raise ValueError("a value breaks the contract")
     return arr
+
+
+def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
+    k = col.kind
+    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY):
+        raise ValueError("typed value by value")
+    if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
+        return check_strings(col, pa.array(values, pa.string()))
+    arr = pa.array(values, typ)
+    return check_strings(col, arr) if typ == pa.string() else arr
 
 
 def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
@@ -280,6 +289,24 @@ def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, st
             bad[i] = f"column {col.name} ({col.sql_type}): {e}"
             typed.append(None)
     return pa.array(typed, typ), bad
+
+
+def commit_timestamps(values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+    """DMS commit-timestamps as UTC timestamps, and {row: reason} for any that is not one (a
+    damaged record must be a dead letter, not a flush that fails for ever)."""
+    try:
+        return pa.array(values, pa.string()).cast(UTC_US), {}
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    typed: list[Any] = []
+    bad: dict[int, str] = {}
+    for i, v in enumerate(values):
+        try:
+            typed.append(pa.array([v], pa.string()).cast(UTC_US)[0])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            bad[i] = f"metadata commit-timestamp {v!r} is not an ISO 8601 time with a zone"
+            typed.append(None)
+    return pa.array(typed, UTC_US), bad
 
 
 def to_table(
@@ -305,10 +332,13 @@ def to_table(
         list(c)
         for c in zip(*[(e.op, e.version, e.commit_ts, e.sequence) for e in events], strict=True)
     )
+    commit_ts, commit_bad = commit_timestamps(commits)
+    for i, reason in commit_bad.items():
+        bad.setdefault(i, reason)
     arrays += [
         pa.array(versions, pa.decimal128(38, 0)),
         pa.array(ops, pa.string()),
-        pa.array(commits, pa.string()).cast(UTC_US),
+        commit_ts,
         pa.array([shard] * len(events), pa.string()),
         pa.array(sequences, pa.string()),
         pa.array([batch_id] * len(events), pa.string()),

@@ -8,6 +8,10 @@ batch's Parquet files, its dead letters, then its manifest). Unlike the KCL samp
   a processor, so a flush that cannot be made durable exits the process instead (SystemExit
   passes through). The daemon restarts it, and the shard is re-read from its last checkpoint.
 
+Records are staged as they arrive and decoded together at the flush (batching/resolve.py, the
+C fast path first): `stats.received` counts a record on arrival, `batched` or `dead_lettered`
+once it is decoded, so received = batched + dead-lettered after every flush.
+
 Checkpoint errors are handled by name (KCL MultiLang `error` field): ThrottlingException and
 KinesisClientLibDependencyException are retried with backoff; ShutdownException means the lease
 is gone (stop checkpointing; the next owner re-reads); InvalidStateException is fatal.
@@ -32,9 +36,10 @@ from amazon_kclpy.v3 import processor
 
 from consumers import aws, logs
 from consumers.batching.buffer import DeadLetterNote, FlushPolicy, ShardBatch
+from consumers.batching.resolve import resolve
 from consumers.contracts.model import load_contracts
 from consumers.events.decode import Decoder
-from consumers.events.model import ChangeEvent, DeadLetter
+from consumers.events.fast import FastDecoder
 from consumers.settings import Settings
 from consumers.sink.writer import BatchWriter
 
@@ -85,14 +90,17 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
         *,
         checkpoint_attempts: int = 6,
         backoff_seconds: float = 0.2,
+        fast: FastDecoder | None = None,
     ) -> None:
         self.decoder = decoder
+        self.fast = fast or FastDecoder(list(writer.contracts.values()))
         self.writer = writer
         self.policy = policy
         self.checkpoint_attempts = checkpoint_attempts
         self.backoff = backoff_seconds
         self.shard = ""
         self.stats = ProcessorStats()
+        self._flushes = 0
         self.lease_held = True
         self.batch = self._new_batch()
 
@@ -109,10 +117,17 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
     @_fatal_on_error
     def process_records(self, process_records_input: Any) -> None:
         checkpointer = process_records_input.checkpointer
-        for record in process_records_input.records:
-            self._take(record)
-            if reason := self.batch.due():
-                self._flush(reason, checkpointer)
+        records = process_records_input.records
+        self.stats.received += len(records)
+        raws = [r.binary_data for r in records]
+        sequences = [r.sequence_number for r in records]
+        keys = [r.partition_key for r in records]
+        arrivals = [r.timestamp_millis for r in records]
+        staged = 0
+        while staged < len(records):
+            staged = self.batch.stage(raws, sequences, keys, arrivals, staged)
+            if staged < len(records) or self.batch.due():
+                self._flush(self.batch.due() or "rows", checkpointer)
         if reason := self.batch.due():  # age, on an empty poll
             self._flush(reason, checkpointer)
 
@@ -136,33 +151,30 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ work
 
-    def _take(self, record: Any) -> None:
-        self.stats.received += 1
-        raw = record.binary_data
-        seq = record.sequence_number
-        try:
-            event = self.decoder.decode(raw, seq)
-        except DeadLetter as e:
-            self.batch.note(seq, record.timestamp_millis, len(raw))
+    def _resolve(self) -> None:
+        """Decode the staged records (batching/resolve.py); dead letters go to S3 now, before
+        the manifest that lists them."""
+        batch = self.batch
+
+        def dead_letter(i: int, reason: str) -> None:
+            seq = batch.staged_sequences[i]
             key = self.writer.dead_letter(
-                self.shard, seq, record.partition_key, record.timestamp_millis, raw, str(e)
-            )
-            self.batch.dead_letters.append(DeadLetterNote(seq, key, str(e)))
-            self.stats.dead_lettered += 1
-            log.warning("dead letter shard=%s seq=%s: %s", self.shard, seq, e)
-            return
-        self.stats.batched += 1
-        if isinstance(event, ChangeEvent):
-            self.batch.take(event, record.timestamp_millis)
-        else:
-            self.batch.note(seq, record.timestamp_millis, len(raw))
-            self.batch.control.append(event)
+                self.shard, seq, batch.staged_partition_keys[i], batch.staged_arrivals[i],
+                batch.staged[i], reason,
+            )  # fmt: skip
+            batch.dead_letters.append(DeadLetterNote(seq, key, reason))
+            log.warning("dead letter shard=%s seq=%s: %s", self.shard, seq, reason)
+
+        batched, dead = resolve(batch, self.decoder, self.fast, self.shard, dead_letter)
+        self.stats.batched += batched
+        self.stats.dead_lettered += dead
 
     def _flush(self, reason: str, checkpointer: Any | None) -> None:
         batch = self.batch
         if batch.empty:
             return
         last = batch.last_sequence
+        self._resolve()
         dead_before = len(batch.dead_letters)
         manifest = self.writer.write(self.shard, batch, reason)  # raises: see _fatal_on_error
         _fault_point_after_write()
@@ -190,7 +202,8 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
             ),
         )
         self.batch = self._new_batch()
-        gc.collect()  # see tune_gc
+        self._flushes += 1
+        gc.collect(2 if self._flushes % FULL_COLLECT_EVERY == 0 else 1)  # see tune_gc
         if checkpointer is not None:
             self._checkpoint(checkpointer, last)
 
@@ -226,6 +239,9 @@ def _fault_point_after_write() -> None:
         os._exit(137)
 
 
+FULL_COLLECT_EVERY = 50
+
+
 def _json(**fields: Any) -> str:
     import orjson
 
@@ -248,9 +264,11 @@ def build(settings: Settings | None = None) -> RecordProcessor:
 
 
 def tune_gc() -> None:
-    """A batch holds many parsed records, none in reference cycles; the cyclic collector would
-    rescan them over and over as the batch grows (a third of the decode time, measured). It is
-    switched off and run once after each flush instead."""
+    """A batch held as parsed records (the reference path) has many container objects and no
+    reference cycles; the cyclic collector would rescan them over and over as the batch grows
+    (a third of the decode time, measured). It is switched off; each flush collects the young
+    generations (what was allocated since the last flush: cheap) and every FULL_COLLECT_EVERY-th
+    flush all of them, so cycles (a caught exception's traceback, say) never pile up."""
     gc.disable()
     gc.freeze()
 

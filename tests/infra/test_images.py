@@ -94,3 +94,11 @@ def test_the_images_context_leaves_out_local_state() -> None:
     ).stdout  # fmt: skip
     for path in (".venv", ".cdc", ".git", "infra/cdk.out"):
         assert repr(path) in from_infra
+
+
+def test_the_consumer_image_compiles_the_fast_decoder_and_ships_nothing_local() -> None:
+    consumer = DOCKERFILE.split("FROM ")[1]
+    assert "COPY pyproject.toml setup.py" in consumer
+    assert "fast.available()" in consumer, "an image without the fast path must not build"
+    ignored = (PROJECT_DIR / ".dockerignore").read_text().split()
+    assert {"**/*.so", ".venv", "build"} <= set(ignored)
