@@ -16,7 +16,9 @@ The contract between the two paths (tests/unit/events/test_fast.py holds it):
   tombstones (buffer.py) only ever see whole tables, and a bad value is attributed to its row
   exactly as before.
 - Fast rows are collapsed by key as buffer.py does: the highest ordering version wins, equal
-  versions keep the later record; rows come out in the order each key was first seen.
+  versions keep the later record. They come out in the arrival order of the winning records
+  (buffer.py's come in the order each key was first seen); a batch is a set of rows to the
+  loader, which orders by version alone.
 Without the compiled module (no C compiler at install) every record takes the reference path.
 """
 
@@ -120,23 +122,20 @@ class FastDecoder:
         return tables, slow
 
 
-def _buffer(data: bytes) -> pa.Buffer:
-    return pa.py_buffer(data)
+def _array(typ: pa.DataType, rows: int, *buffers: bytes | None) -> pa.Array:
+    """An Arrow array over buffers the C code filled (validity, [offsets,] values)."""
+    return pa.Array.from_buffers(typ, rows, [b if b is None else pa.py_buffer(b) for b in buffers])
 
 
 def _column(kind: int, typ: pa.DataType, rows: int, parts: tuple[bytes, bytes, Any]) -> pa.Array:
     validity, values, offsets = parts
     if kind == _STRING:
-        return pa.Array.from_buffers(
-            pa.string(), rows, [_buffer(validity), _buffer(offsets), _buffer(values)]
-        )
+        return _array(pa.string(), rows, validity, offsets, values)
     if kind == _BOOL:
-        return pa.Array.from_buffers(pa.uint8(), rows, [_buffer(validity), _buffer(values)]).cast(
-            pa.bool_()
-        )
+        return _array(pa.uint8(), rows, validity, values).cast(pa.bool_())
     if kind == _REFERENCE:
         return pa.nulls(rows, typ)
-    return pa.Array.from_buffers(typ, rows, [_buffer(validity), _buffer(values)])
+    return _array(typ, rows, validity, values)
 
 
 def _last_writes(keys: list[pa.Array], versions: pa.Array, rows: int) -> pa.Array | None:
@@ -168,7 +167,7 @@ def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) 
     reference then types the table record by record and names the bad rows)."""
     contract, rows, out = fast.contract, fast.rows, fast.output
     _, _, ops_b, versions_b, (cv, co, cd), parts = out
-    versions = pa.Array.from_buffers(_DECIMAL_VERSION, rows, [None, _buffer(versions_b)])
+    versions = _array(_DECIMAL_VERSION, rows, None, versions_b)
     kinds = [_C_KIND.get(c.kind, _REFERENCE) for c in contract.columns]
     columns = [
         _column(k, arrow_type(c), rows, p)
@@ -181,7 +180,7 @@ def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) 
     def last(a: pa.Array) -> pa.Array:
         return a if mask is None else a.filter(mask)
 
-    ops = last(_OPERATIONS.take(pa.Array.from_buffers(pa.uint8(), rows, [None, _buffer(ops_b)])))
+    ops = last(_OPERATIONS.take(_array(pa.uint8(), rows, None, ops_b)))
     typed = []
     try:
         for col, arr in zip(contract.columns, columns, strict=True):
@@ -195,13 +194,11 @@ def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) 
             ):
                 return None
             typed.append(arr)
-        commit = last(
-            pa.Array.from_buffers(pa.string(), rows, [_buffer(cv), _buffer(co), _buffer(cd)])
-        ).cast(UTC_US)
+        commit = last(_array(pa.string(), rows, cv, co, cd)).cast(UTC_US)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
         return None
     n = len(ops)
-    index = pa.Array.from_buffers(pa.int32(), rows, [None, _buffer(out[1])])
+    index = _array(pa.int32(), rows, None, out[1])
     typed += [
         last(versions),
         ops,

@@ -47,3 +47,18 @@ def test_flush_reasons():
     big = ShardBatch(FlushPolicy(max_rows=99, max_bytes=100), lambda t: ("id",))
     big.note("1", 0, 150)
     assert big.due() == "bytes"
+
+
+def test_stage_keeps_records_until_the_batch_is_full():
+    batch = ShardBatch(FlushPolicy(max_rows=4, max_bytes=25), lambda t: ("id",))
+    raws = [b"x" * 10, b"y" * 10, b"z" * 10, b"w" * 1]
+    seqs, keys, arrivals = ["1", "2", "3", "4"], ["a"] * 4, [5, 6, 7, 8]
+    assert batch.stage(raws, seqs, keys, arrivals) == 3  # 30 bytes >= 25: full after the third
+    assert (batch.records, batch.bytes, batch.first_sequence, batch.last_sequence) == (
+        3, 30, "1", "3",
+    )  # fmt: skip
+    assert batch.first_arrival_ms == 5 and batch.staged == raws[:3]
+    assert batch.due() == "bytes"
+    rest = ShardBatch(FlushPolicy(max_rows=1, max_bytes=1000), lambda t: ("id",))
+    assert rest.stage(raws, seqs, keys, arrivals, 3) == 4  # from a start; the row limit
+    assert rest.staged_sequences == ["4"] and rest.due() == "rows"

@@ -180,3 +180,40 @@ def test_age_flush_on_an_empty_poll(contracts):
     assert actions == [
         status("initialize"), checkpoint("7"), status("processRecords"), status("processRecords"),
     ]  # fmt: skip
+
+
+def test_one_call_spanning_several_batches_flushes_and_checkpoints_each(contracts):
+    """Seven records with max_rows=3: batches 1-3 and 4-6 flush inside the call, each followed
+    by its checkpoint; 7 waits for shard end."""
+    call = {
+        "action": "processRecords",
+        "millisBehindLatest": 0,
+        "records": [record(i, insert_record(i, record_id=i)) for i in range(1, 8)],
+    }
+    lines = [INIT, call, reply("3"), reply("6"), {"action": "shardEnded"}, reply(None)]
+    actions, s3, proc = run(lines, contracts)
+    assert actions == [
+        status("initialize"),
+        checkpoint("3"),
+        checkpoint("6"),
+        status("processRecords"),
+        checkpoint(None),
+        status("shardEnded"),
+    ]
+    assert s3.keys("manifests/") == [
+        f"manifests/{SHARD}/1-3.json", f"manifests/{SHARD}/4-6.json", f"manifests/{SHARD}/7-7.json",
+    ]  # fmt: skip
+    assert (proc.stats.received, proc.stats.batched, proc.stats.dead_lettered) == (7, 7, 0)
+
+
+def test_the_bytes_limit_cuts_a_call_after_the_record_that_fills_the_batch(contracts):
+    size = len(insert_record(1))
+    call = {
+        "action": "processRecords",
+        "millisBehindLatest": 0,
+        "records": [record(i, insert_record(i)) for i in range(1, 6)],
+    }
+    policy = FlushPolicy(max_rows=100, max_bytes=2 * size + 1, max_age_seconds=3600)
+    actions, s3, _ = run([INIT, call, reply("3")], contracts, policy=policy)
+    assert checkpoint("3") in actions  # 3 records are the first to reach 2 * size + 1 bytes
+    assert s3.keys("manifests/") == [f"manifests/{SHARD}/1-3.json"]
