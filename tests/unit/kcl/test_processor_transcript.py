@@ -77,16 +77,19 @@ def reply(seq: str | None, error: str | None = None) -> dict[str, Any]:
     return m
 
 
+def process(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A processRecords message carrying these records."""
+    return {"action": "processRecords", "millisBehindLatest": 0, "records": records}
+
+
 def three_records() -> dict[str, Any]:
-    return {
-        "action": "processRecords",
-        "millisBehindLatest": 0,
-        "records": [
+    return process(
+        [
             record(1, insert_record(1)),
             record(2, b"{not json"),
             record(3, insert_record(2)),
-        ],
-    }
+        ]
+    )
 
 
 def test_flush_then_checkpoint_then_shard_end(contracts):
@@ -114,9 +117,9 @@ def test_throttled_checkpoint_is_retried_by_name(contracts):
 
 
 def test_shutdown_exception_stops_checkpointing_without_retry(contracts):
-    more = {"action": "processRecords", "millisBehindLatest": 0,
-            "records": [record(4, insert_record(3)), record(5, insert_record(4)),
-                        record(6, insert_record(5))]}  # fmt: skip
+    more = process(
+        [record(4, insert_record(3)), record(5, insert_record(4)), record(6, insert_record(5))]
+    )
     lines = [INIT, three_records(), reply("3", "ShutdownException"), more]
     actions, s3, _ = run(lines, contracts)
     assert actions == [
@@ -158,23 +161,15 @@ def test_shutdown_requested_flushes_then_checkpoints(contracts):
 
 
 def test_lease_lost_drops_the_buffer_and_never_checkpoints(contracts):
-    one = {
-        "action": "processRecords",
-        "millisBehindLatest": 0,
-        "records": [record(7, insert_record(9))],
-    }
+    one = process([record(7, insert_record(9))])
     actions, s3, _ = run([INIT, one, {"action": "leaseLost"}], contracts)
     assert actions == [status("initialize"), status("processRecords"), status("leaseLost")]
     assert s3.objects == {}
 
 
 def test_age_flush_on_an_empty_poll(contracts):
-    one = {
-        "action": "processRecords",
-        "millisBehindLatest": 0,
-        "records": [record(7, insert_record(9))],
-    }
-    empty = {"action": "processRecords", "millisBehindLatest": 0, "records": []}
+    one = process([record(7, insert_record(9))])
+    empty = process([])
     policy = FlushPolicy(max_rows=1000, max_age_seconds=1e-9)
     actions, _, _ = run([INIT, one, reply("7"), empty], contracts, policy=policy)
     assert actions == [
@@ -185,11 +180,7 @@ def test_age_flush_on_an_empty_poll(contracts):
 def test_one_call_spanning_several_batches_flushes_and_checkpoints_each(contracts):
     """Seven records with max_rows=3: batches 1-3 and 4-6 flush inside the call, each followed
     by its checkpoint; 7 waits for shard end."""
-    call = {
-        "action": "processRecords",
-        "millisBehindLatest": 0,
-        "records": [record(i, insert_record(i, record_id=i)) for i in range(1, 8)],
-    }
+    call = process([record(i, insert_record(i, record_id=i)) for i in range(1, 8)])
     lines = [INIT, call, reply("3"), reply("6"), {"action": "shardEnded"}, reply(None)]
     actions, s3, proc = run(lines, contracts)
     assert actions == [
@@ -208,11 +199,7 @@ def test_one_call_spanning_several_batches_flushes_and_checkpoints_each(contract
 
 def test_the_bytes_limit_cuts_a_call_after_the_record_that_fills_the_batch(contracts):
     size = len(insert_record(1))
-    call = {
-        "action": "processRecords",
-        "millisBehindLatest": 0,
-        "records": [record(i, insert_record(i)) for i in range(1, 6)],
-    }
+    call = process([record(i, insert_record(i)) for i in range(1, 6)])
     policy = FlushPolicy(max_rows=100, max_bytes=2 * size + 1, max_age_seconds=3600)
     actions, s3, _ = run([INIT, call, reply("3")], contracts, policy=policy)
     assert checkpoint("3") in actions  # 3 records are the first to reach 2 * size + 1 bytes
