@@ -133,15 +133,20 @@ class ShardBatch:
     # Tables the fast path typed whole (events/fast.py), by schema.table.
     typed: dict[str, pa.Table] = field(default_factory=dict)
 
-    def note(self, sequence: str, arrival_ms: int, size: int) -> None:
-        """Account for one Kinesis record, whatever becomes of it."""
+    def _count(self, first: str, arrival_ms: int, last: str, records: int, size: int) -> None:
+        """Account for `records` more Kinesis records, `first` to `last`, whatever becomes of
+        them."""
         if self.first_sequence is None:
-            self.first_sequence = sequence
+            self.first_sequence = first
             self.first_arrival_ms = arrival_ms
             self.opened_at = self.clock()
-        self.last_sequence = sequence
-        self.records += 1
+        self.last_sequence = last
+        self.records += records
         self.bytes += size
+
+    def note(self, sequence: str, arrival_ms: int, size: int) -> None:
+        """Account for one record whose event is added directly (`add`), not staged."""
+        self._count(sequence, arrival_ms, sequence, 1, size)
 
     def stage(
         self,
@@ -161,13 +166,10 @@ class ShardBatch:
         end = min(end, start + full)
         if end <= start:
             return start
-        if self.first_sequence is None:
-            self.first_sequence = sequences[start]
-            self.first_arrival_ms = arrivals[start]
-            self.opened_at = self.clock()
-        self.last_sequence = sequences[end - 1]
-        self.records += end - start
-        self.bytes = sizes[end - start]
+        self._count(
+            sequences[start], arrivals[start], sequences[end - 1], end - start,
+            sizes[end - start] - self.bytes,
+        )  # fmt: skip
         self.staged += raws[start:end]
         self.staged_sequences += sequences[start:end]
         self.staged_partition_keys += partition_keys[start:end]
@@ -199,11 +201,6 @@ class ShardBatch:
         if buf is None:
             buf = self.tables[e.table] = TableBuffer(self.keys(e.table))
         buf.add(e)
-
-    @property
-    def rows(self) -> int:
-        buffered = sum(len(b.rows) for b in self.tables.values())
-        return buffered + sum(int(t.num_rows) for t in self.typed.values())
 
     def due(self) -> str | None:
         """Why the batch must be flushed now, or None."""

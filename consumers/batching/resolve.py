@@ -61,7 +61,7 @@ def resolve(
             if table is not None:
                 batch.typed[name] = table
                 continue
-        for i in rows.index.tolist():
+        for i in rows.index.to_pylist():
             reference(i)
     for i in sorted(events):
         batch.add(events[i])

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { K_SLOW = 0, K_INT16 = 1, K_INT32 = 2, K_INT64 = 3, K_BOOL = 4, K_STRING = 5 };
+enum { K_REFERENCE = 0, K_INT16 = 1, K_INT32 = 2, K_INT64 = 3, K_BOOL = 4, K_STRING = 5 };
 enum { OP_LOAD = 0, OP_INSERT = 1, OP_UPDATE = 2, OP_DELETE = 3 };
 #define MAX_COLUMNS 256
 #define MAX_DEPTH 512
@@ -751,7 +751,7 @@ static int commit_row(Table *tb, int index, int op, unsigned __int128 version, c
                 r = put_string(&col->offsets, &col->values, row, v);
                 if (r) return r;
                 break;
-            default: /* K_SLOW: only nulls get here */
+            default: /* K_REFERENCE: only nulls get here */
                 break;
         }
     }
@@ -848,7 +848,7 @@ static int decode_one(const Plan *plan, const unsigned char *raw, size_t len, in
         const Column *col = &tb->cols[i];
         if (col->key >= 0 && vals[i].state != 2) return 0;          /* missing or NULL key */
         if (op == OP_UPDATE && col->toast && vals[i].state == 0) return 0; /* unchanged TOAST */
-        if (col->kind == K_SLOW && vals[i].state == 2) return 0;
+        if (col->kind == K_REFERENCE && vals[i].state == 2) return 0;
     }
     if (before) {
         Cur bc = {before, c.end};

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumers.contracts.model import TableContract
+from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import TOASTABLE, Kind
 from consumers.events.columns import UTC_US, arrow_schema, arrow_type, check_strings
 from consumers.events.model import DELETE, LOAD
@@ -67,14 +67,21 @@ def available() -> bool:
     return _dmsjson is not None
 
 
+def _c_kind(col: Column) -> int:
+    return _C_KIND.get(col.kind, _REFERENCE)
+
+
 @dataclass
 class FastRows:
-    """One table's fast records of a batch, as the C code returned them."""
+    """One table's fast records of a batch: the buffers the C code filled."""
 
     contract: TableContract
     rows: int
-    index: np.ndarray[Any, np.dtype[np.int32]]  # position of each row's record in the batch
-    output: tuple[Any, ...]
+    index: pa.Array  # int32: the position of each row's record in the batch
+    ops: bytes  # uint8 codes into _OPERATIONS
+    versions: bytes  # decimal128(38, 0)
+    commit: tuple[bytes, bytes, bytes]  # string validity, offsets, data
+    columns: list[tuple[bytes, bytes, bytes | None]]  # per contract column (see _column)
 
 
 class FastDecoder:
@@ -93,7 +100,7 @@ class FastDecoder:
                 [
                     (
                         col.name,
-                        _C_KIND.get(col.kind, _REFERENCE),
+                        _c_kind(col),
                         int(col.kind in TOASTABLE),
                         c.primary_key.index(col.name) if col.name in c.primary_key else -1,
                     )
@@ -115,10 +122,14 @@ class FastDecoder:
         status = np.frombuffer(status_bytes, np.int32)
         slow = np.flatnonzero(status < 0).tolist()
         tables = {}
-        for contract, output in zip(self.contracts, outputs, strict=True):
-            if output[0]:
-                index = np.frombuffer(output[1], np.int32)
-                tables[contract.qualified] = FastRows(contract, output[0], index, output)
+        for contract, (rows, index, ops, versions, commit, columns) in zip(
+            self.contracts, outputs, strict=True
+        ):
+            if rows:
+                tables[contract.qualified] = FastRows(
+                    contract, rows, _array(pa.int32(), rows, None, index), ops, versions, commit,
+                    columns,
+                )  # fmt: skip
         return tables, slow
 
 
@@ -165,13 +176,11 @@ def _last_writes(keys: list[pa.Array], versions: pa.Array, rows: int) -> pa.Arra
 def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) -> pa.Table | None:
     """The table's batch rows typed against the contract, or None when a value breaks it (the
     reference then types the table record by record and names the bad rows)."""
-    contract, rows, out = fast.contract, fast.rows, fast.output
-    _, _, ops_b, versions_b, (cv, co, cd), parts = out
-    versions = _array(_DECIMAL_VERSION, rows, None, versions_b)
-    kinds = [_C_KIND.get(c.kind, _REFERENCE) for c in contract.columns]
+    contract, rows = fast.contract, fast.rows
+    versions = _array(_DECIMAL_VERSION, rows, None, fast.versions)
     columns = [
-        _column(k, arrow_type(c), rows, p)
-        for c, k, p in zip(contract.columns, kinds, parts, strict=True)
+        _column(_c_kind(c), arrow_type(c), rows, parts)
+        for c, parts in zip(contract.columns, fast.columns, strict=True)
     ]
     key = contract.primary_key
     keys = [a for c, a in zip(contract.columns, columns, strict=True) if c.name in key]
@@ -180,7 +189,7 @@ def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) 
     def last(a: pa.Array) -> pa.Array:
         return a if mask is None else a.filter(mask)
 
-    ops = last(_OPERATIONS.take(_array(pa.uint8(), rows, None, ops_b)))
+    ops = last(_OPERATIONS.take(_array(pa.uint8(), rows, None, fast.ops)))
     typed = []
     try:
         for col, arr in zip(contract.columns, columns, strict=True):
@@ -194,17 +203,16 @@ def typed_table(fast: FastRows, sequences: pa.Array, shard: str, batch_id: str) 
             ):
                 return None
             typed.append(arr)
-        commit = last(_array(pa.string(), rows, cv, co, cd)).cast(UTC_US)
+        commit = last(_array(pa.string(), rows, *fast.commit)).cast(UTC_US)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
         return None
     n = len(ops)
-    index = _array(pa.int32(), rows, None, out[1])
     typed += [
         last(versions),
         ops,
         commit,
         pa.repeat(pa.scalar(shard, pa.string()), n),
-        last(sequences.take(index)),
+        last(sequences.take(fast.index)),
         pa.repeat(pa.scalar(batch_id, pa.string()), n),
         pa.nulls(n, pa.string()),
         pa.nulls(n, pa.string()),

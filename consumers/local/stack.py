@@ -75,13 +75,6 @@ def load_state(settings: Settings) -> StackState | None:
         return None
 
 
-def require_state(settings: Settings) -> StackState:
-    state = load_state(settings)
-    if state is None:
-        raise StackError("the local stack is not running: start it with `cdc local up`")
-    return state
-
-
 def _save(settings: Settings, state: StackState) -> None:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     _state_file(settings).write_bytes(orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2))

@@ -4,6 +4,7 @@ and CDC_AWS_ENDPOINT_URL only for tests against moto."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -12,17 +13,27 @@ from typing import Any
 import orjson
 
 from consumers import aws
-from consumers.contracts.model import load_contracts
+from consumers.contracts.model import TableContract, load_contracts
 from consumers.orchestration import planner
 from consumers.settings import Settings
 
 
+@functools.cache
+def _client_and_contracts(
+    endpoint: str | None, region: str, contracts_dir: str
+) -> tuple[Any, dict[str, TableContract]]:
+    """Made once per Lambda container, not per invocation: the state machine calls the planner
+    every round, and the client and the contract files do not change between calls (the key
+    only matters to tests that change the environment in one process)."""
+    s3 = aws.client("s3", endpoint_url=endpoint, region=region)
+    return s3, {c.qualified: c for c in load_contracts(Path(contracts_dir))}
+
+
 def _config(prefix: str = "") -> tuple[Any, planner.PlannerConfig]:
     s = Settings()
-    s3 = aws.client(
-        "s3", endpoint_url=os.environ.get("CDC_AWS_ENDPOINT_URL") or None, region=s.region
+    s3, contracts = _client_and_contracts(
+        os.environ.get("CDC_AWS_ENDPOINT_URL") or None, s.region, str(s.contracts_dir)
     )
-    contracts = {c.qualified: c for c in load_contracts(Path(s.contracts_dir))}
     cfg = planner.PlannerConfig(
         batch_bucket=s.batch_bucket,
         copy_role_arn=os.environ["CDC_REDSHIFT_COPY_ROLE_ARN"],

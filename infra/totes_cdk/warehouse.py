@@ -64,7 +64,7 @@ class WarehouseStack(Stack):
         self.security_group.add_egress_rule(
             ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "S3 gateway endpoint / VPC"
         )
-        self.namespace_name = f"{cfg.prefix}"
+        self.namespace_name = cfg.prefix
         self.namespace = rs.CfnNamespace(
             self,
             "Namespace",
@@ -78,7 +78,7 @@ class WarehouseStack(Stack):
             default_iam_role_arn=self.copy_role.role_arn,
             log_exports=["userlog", "connectionlog", "useractivitylog"],
         )
-        self.workgroup_name = f"{cfg.prefix}"
+        self.workgroup_name = cfg.prefix
         self.workgroup = rs.CfnWorkgroup(
             self,
             "Workgroup",

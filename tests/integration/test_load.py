@@ -521,7 +521,8 @@ def test_untouched_toast_update_loaded_before_the_full_load_row(
     manifests = []
     for event in (load, touch):
         batch = ShardBatch(FlushPolicy(), lambda t: index[t].primary_key)
-        batch.take(event, 1_764_000_000_000)
+        batch.note(event.sequence, 1_764_000_000_000, 0)
+        batch.add(event)
         manifests.append(writer.write("shardId-000000000000", batch, "rows"))
     wh = LocalWarehouse(empty_warehouse, contracts, s3, bucket)
     wh.bootstrap()
