@@ -2,10 +2,13 @@
 warehouse. `cdc run` runs it for any contracts and source; `make run` adds the demo workload.
 
 `drain()` is how a run ends cleanly: a marker transaction is committed at the source; the
-capture has put everything before it once it acknowledges the marker; the consumers have
-written and checkpointed everything once every shard is idle and checkpointed at its last
-record; the loader has applied everything once no manifest is pending. Then `cdc verify` can
-compare source and warehouse exactly.
+capture has put everything before it once it acknowledges the marker; at that moment the sink
+knows the highest sequence number Kinesis accepted per shard, and the consumers have written
+everything before the marker once each of those shards is checkpointed at or past it (a
+checkpoint follows the batch's manifest into S3); the loader has applied everything once a
+full listing of the manifests finds none pending. Then `cdc verify` can compare source and
+warehouse exactly. (Judging the consumers by "every shard idle at its last poll" is not
+exact: that poll may predate the capture's last put.)
 """
 
 from __future__ import annotations
@@ -139,12 +142,13 @@ class Pipeline:
     def drain(self, timeout: float = 180) -> None:
         target = emit_marker(self.source_dsn, DRAIN_PREFIX)
         self._wait("the capture", lambda: self.capture.stats.acked_lsn >= target, timeout)
-        self._wait("the consumers", self.driver.caught_up, timeout)
+        put = dict(self.sink.last_sequence)  # complete: the capture flushes before it acks
+        self._wait("the consumers", lambda: self.driver.checkpointed_through(put), timeout)
         self._stop_loader.set()
         for t in self._threads[1:]:
             t.join(60)
         self.check()
-        self.warehouse.run_once()  # whatever the loop had not reached yet
+        self.warehouse.run_once(listing=True)  # every durable manifest, reported or not
 
     def stop(self) -> None:
         self._stop_capture.set()

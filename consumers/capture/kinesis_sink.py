@@ -52,6 +52,9 @@ class KinesisSink:
         self.buffer_bytes = 0
         self.put = Counter[str]()
         self.last_put_seconds = 0.0  # duration of the latest PutRecords call
+        # shard → highest sequence number Kinesis accepted from this sink: what a drain waits
+        # for the consumers to checkpoint through (Pipeline.drain).
+        self.last_sequence: dict[str, int] = {}
 
     def check_stream(self) -> None:
         """Fail fast, before any slot is created, if the stream is missing or not writable."""
@@ -111,6 +114,11 @@ class KinesisSink:
         )
         self.last_put_seconds = time.monotonic() - began
         failed = [r for r, e in zip(records, resp["Records"], strict=True) if "ErrorCode" in e]
+        for entry in resp["Records"]:
+            if "ErrorCode" not in entry:
+                shard, seq = entry["ShardId"], int(entry["SequenceNumber"])
+                if seq > self.last_sequence.get(shard, -1):
+                    self.last_sequence[shard] = seq
         self.put.update(r.table for r in records)
         self.put.subtract(r.table for r in failed)
         if failed:

@@ -376,8 +376,23 @@ class Driver:
             if w.error is not None:
                 raise w.error
 
+    def checkpointed_through(self, targets: dict[str, int]) -> bool:
+        """Every shard in `targets` (shard → sequence number) is checkpointed at or past its
+        sequence number, or at SHARD_END. Exact, unlike caught_up(): a checkpoint is written
+        only after the batch holding that record is durable in S3."""
+        self.check()
+        for shard, target in targets.items():
+            checkpoint = self.leases.checkpoint_of(shard)
+            if checkpoint == SHARD_END:
+                continue
+            if checkpoint is None or not checkpoint.isdigit() or int(checkpoint) < target:
+                return False
+        return True
+
     def caught_up(self) -> bool:
-        """Every started shard has read to the end and checkpointed all it was given."""
+        """Every started shard has read to the end and checkpointed all it was given, as of
+        each shard's last poll: a put after that poll is not seen. Good for a stream nobody
+        writes to any more (replay); a drain behind a live capture uses checkpointed_through."""
         self.check()
         if not self.workers:
             return False

@@ -496,6 +496,50 @@ def test_replay_during_live_traffic_converges(local_stack, stack_settings, contr
     _drop(local_stack, wh)
 
 
+class _GatedKinesis:
+    """The consumers' Kinesis client, whose GetRecords waits while the gate is closed: a
+    consumer that is slow to poll again after its shard went idle."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def get_records(self, **kwargs: Any) -> Any:
+        self.gate.wait()
+        return self._client.get_records(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_drain_waits_for_consumers_that_have_not_polled_since_the_last_put(
+    local_stack, stack_settings, contracts
+):
+    """Regression: drain judged the consumers by "idle at the last poll", which can predate
+    the capture's last put; it then stopped the loader before the last batches existed."""
+    src, wh, _stream, _settings, pipeline = _new_pipeline(local_stack, stack_settings, contracts)
+    source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
+    gated = _GatedKinesis(pipeline.driver.kinesis)
+    pipeline.driver.kinesis = gated
+    try:
+        pipeline.start()
+        pipeline.drain()  # the full load is in; every shard is idle at its last poll
+        gated.gate.clear()  # no consumer polls again until the gate opens
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute("UPDATE currency SET last_updated = last_updated + interval '1 day'")
+            conn.execute("DELETE FROM payment WHERE payment_id % 7 = 0")
+        threading.Timer(3.0, gated.gate.set).start()
+        pipeline.drain()
+    finally:
+        gated.gate.set()
+        pipeline.stop()
+    diffs = verify(source, warehouse, contracts)
+    assert all(d.ok for d in diffs), [d for d in diffs if not d.ok]
+    _drop(local_stack, src)
+    _drop(local_stack, wh)
+
+
 def test_untouched_toast_update_loaded_before_the_full_load_row(
     contracts, local_stack, empty_warehouse
 ):
