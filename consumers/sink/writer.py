@@ -103,6 +103,7 @@ class BatchWriter:
         *,
         attempts: int = 8,
         prefix: str = "",
+        binary_encoding: str = "hex",
     ) -> None:
         self.prefix = prefix  # e.g. "replays/<run>/": a replay's objects stay apart
         self.s3 = s3
@@ -110,6 +111,7 @@ class BatchWriter:
         self.dead_letter_bucket = dead_letter_bucket
         self.contracts = contracts
         self.attempts = attempts
+        self.binary_encoding = binary_encoding  # Settings.binary_encoding
 
     def dead_letter(
         self,
@@ -146,7 +148,9 @@ class BatchWriter:
                 arrow = batch.typed[table]
             else:
                 events = list(batch.tables[table].rows.values())
-                arrow, bad = to_table(self.contracts[table], events, shard, manifest.batch_id)
+                arrow, bad = to_table(
+                    self.contracts[table], events, shard, manifest.batch_id, self.binary_encoding
+                )
                 for i, why in sorted(bad.items()):
                     self._dead_event(shard, events[i], why, batch)
             if arrow.num_rows == 0:

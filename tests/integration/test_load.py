@@ -474,10 +474,14 @@ def test_replay_during_live_traffic_converges(local_stack, stack_settings, contr
         replayer.start()
         writer = threading.Thread(target=Workload(source, seed=9).run, args=(200, stop, 6))
         writer.start()
-        time.sleep(4)  # cdc status while the pipeline runs
         from consumers import status
 
-        live = {t["table"]: t for t in status.tables(source, warehouse, contracts)}
+        deadline = time.monotonic() + 120  # cdc status while the pipeline runs
+        while True:  # (waits for the first load rather than a fixed time: the machine is shared)
+            live = {t["table"]: t for t in status.tables(source, warehouse, contracts)}
+            if live["public.sales_order"]["warehouse_rows"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert live["public.sales_order"]["warehouse_rows"] > 0
         assert live["public.sales_order"]["last_load"] is not None
         lag = status.shards(
