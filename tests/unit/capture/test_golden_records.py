@@ -5,7 +5,6 @@ Regenerate after an intended format change with CDC_UPDATE_GOLDEN=1 and review t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -13,6 +12,7 @@ import pytest
 
 from consumers.capture.messages import MessageBuilder, TableRenderer
 from consumers.capture.pgoutput import UNCHANGED, parse_lsn
+from tests import golden_files
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "records"
 ROW = [b"7", b"1 High St", None, b"Avon", b"Leeds", b"LS1 1AA", b"UK", b"0113 496 0000",
@@ -51,13 +51,17 @@ def _cases(dms, contracts):
 
 
 def test_records_match_their_golden_files(dms, contracts):
-    update = os.environ.get("CDC_UPDATE_GOLDEN") == "1"
     for name, record in _cases(dms, contracts):
-        path = GOLDEN / f"{name}.json"
-        if update:
-            path.write_bytes(record.data + b"\n")
-        assert path.exists(), f"missing golden file {path}: run with CDC_UPDATE_GOLDEN=1"
-        assert record.data + b"\n" == path.read_bytes(), name
+        golden_files.check(GOLDEN / f"{name}.json", record.data.decode() + "\n", name)
+
+
+def test_golden_files_are_never_rewritten_under_ci(monkeypatch):
+    monkeypatch.setenv("CDC_UPDATE_GOLDEN", "1")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="never rewritten in CI"):
+        golden_files.updating()
+    monkeypatch.delenv("CI")
+    assert golden_files.updating()
 
 
 @pytest.mark.parametrize(
