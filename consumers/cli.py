@@ -26,12 +26,18 @@ demo_app = typer.Typer(help="The Terrific Totes demo: seed data, workload, and `
 dms_app = typer.Typer(help="The DMS configuration files in infra/dms/.")
 warehouse_app = typer.Typer(help="The warehouse: bootstrap SQL for Redshift or the local one.")
 access_app = typer.Typer(help="Who sees which columns (from the contracts' pii flags).")
+source_app = typer.Typer(help="Objects the pipeline needs in the source database.")
+truncate_log_app = typer.Typer(
+    help="The truncate log: makes TRUNCATE reach the warehouse (DMS does not capture it)."
+)
+source_app.add_typer(truncate_log_app, name="truncate-log")
 app.add_typer(local_app, name="local")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(demo_app, name="demo")
 app.add_typer(dms_app, name="dms")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(access_app, name="access")
+app.add_typer(source_app, name="source")
 
 ContractsOpt = Annotated[
     Path | None,
@@ -157,14 +163,23 @@ def dms_mappings(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 if the file differs from the contracts.")
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="With --write or --check: this file instead of infra/dms/table-mappings.json "
+            "(for your own contracts' deploy).",
+        ),
+    ] = None,
 ) -> None:
-    """The DMS table-mapping JSON for the contracts (print, --write or --check)."""
+    """The DMS table-mapping JSON for the contracts (print, --write or --check). `cdc run` and
+    `cdc capture` with --contracts DIR derive the same rules from DIR without any file."""
     from consumers.capture.dms_config import dumps, table_mappings
     from consumers.contracts.model import load_contracts
 
     s = _settings(contracts)
     doc = dumps(table_mappings(load_contracts(s.contracts_dir)))
-    path = s.dms_dir / "table-mappings.json"
+    path = out or s.dms_dir / "table-mappings.json"
     if write:
         path.write_bytes(doc)
         typer.echo(f"wrote {path}")
@@ -177,6 +192,60 @@ def dms_mappings(
         typer.echo(f"{path} matches the contracts")
     else:
         typer.echo(doc.decode(), nl=False)
+
+
+# ---------------------------------------------------------------- source
+
+
+def _truncate_log_contracts(s: Settings) -> list[Any]:
+    from consumers.contracts.model import load_contracts
+
+    return load_contracts(s.contracts_dir)
+
+
+@truncate_log_app.command("sql")
+def truncate_log_sql(contracts: ContractsOpt = None) -> None:
+    """Print the SQL that installs the truncate log (for a DBA to run as the tables' owner)."""
+    from consumers.capture.truncate_log import install_sql
+
+    for statement in install_sql(_truncate_log_contracts(_settings(contracts))):
+        typer.echo(f"{statement};")
+
+
+@truncate_log_app.command("install")
+def truncate_log_install(contracts: ContractsOpt = None, source_dsn: SourceDsnOpt = None) -> None:
+    """Install the truncate log at the source: the table cdc_meta.truncations and an AFTER
+    TRUNCATE trigger on every contract table (idempotent); writes its contract if missing."""
+    from consumers.capture.truncate_log import CONTRACT, QUALIFIED, install_sql
+    from consumers.db import connect
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    tables = _truncate_log_contracts(s)
+    with connect(resolve(s, source_dsn).source_dsn, autocommit=True) as conn:
+        for statement in install_sql(tables):
+            conn.execute(statement.encode())
+    path = s.contracts_dir / f"{QUALIFIED}.avsc"
+    if not path.exists():
+        path.write_bytes(orjson.dumps(CONTRACT, option=orjson.OPT_INDENT_2) + b"\n")
+        typer.echo(f"wrote {path}")
+    n = sum(1 for c in tables if c.qualified != QUALIFIED)
+    typer.echo(f"truncate log installed: {QUALIFIED} and a trigger on {n} table(s)")
+    typer.echo("next: `cdc dms mappings --write` so DMS captures it, then redeploy the task")
+
+
+@truncate_log_app.command("remove")
+def truncate_log_remove(contracts: ContractsOpt = None, source_dsn: SourceDsnOpt = None) -> None:
+    """Drop the triggers and the function (the log table and its contract stay)."""
+    from consumers.capture.truncate_log import remove_sql
+    from consumers.db import connect
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    with connect(resolve(s, source_dsn).source_dsn, autocommit=True) as conn:
+        for statement in remove_sql(_truncate_log_contracts(s)):
+            conn.execute(statement.encode())
+    typer.echo("truncate log triggers removed: TRUNCATE no longer reaches the warehouse")
 
 
 # ---------------------------------------------------------------- capture
@@ -209,10 +278,11 @@ def capture_cmd(
     logs.configure()
     s = _settings(contracts)
     ep = resolve(s, source_dsn, stream)
+    tables = load_contracts(s.contracts_dir)
     cfg = CaptureConfig(
         source_dsn=ep.source_dsn,
-        contracts=load_contracts(s.contracts_dir),
-        dms=dms_config.load(s.dms_dir),
+        contracts=tables,
+        dms=dms_config.load(s.dms_dir, tables if s.own_contracts else None),
         state_dir=s.state_dir,
         slot=slot,
         stream=ep.stream_name,

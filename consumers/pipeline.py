@@ -62,7 +62,9 @@ class Pipeline:
             CaptureConfig(
                 source_dsn=source_dsn,
                 contracts=contracts,
-                dms=dms_config.load(settings.dms_dir),
+                dms=dms_config.load(
+                    settings.dms_dir, contracts if settings.own_contracts else None
+                ),
                 state_dir=settings.state_dir,
                 stream=state.stream_name,
             ),

@@ -61,6 +61,12 @@ class Settings:
     pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
     moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
 
+    @property
+    def own_contracts(self) -> bool:
+        """Contracts other than the repository's schemas/: the DMS selection rules are then
+        derived from them, not read from infra/dms/table-mappings.json (dms_config.load)."""
+        return self.contracts_dir.resolve() != (PROJECT_DIR / "schemas").resolve()
+
     def __post_init__(self) -> None:
         if not 1 <= self.shard_count <= 64:
             raise CdcError(f"CDC_SHARDS={self.shard_count} is out of range: use 1..64")

@@ -2,7 +2,22 @@
 -- The local loader runs it itself (idempotent).
 CREATE SCHEMA IF NOT EXISTS "cdc";
 CREATE TABLE IF NOT EXISTS "cdc"."load_ledger" (batch_id varchar(256) NOT NULL, table_name varchar(256) NOT NULL, row_count bigint NOT NULL, started_at timestamptz NOT NULL, applied_at timestamptz NOT NULL, PRIMARY KEY (batch_id, table_name));
+CREATE SCHEMA IF NOT EXISTS "cdc_meta";
 CREATE SCHEMA IF NOT EXISTS "public";
+CREATE TABLE IF NOT EXISTS "cdc_meta"."truncations" (
+  "truncation_id" bigint NOT NULL,
+  "schema_name" text NOT NULL,
+  "table_name" text NOT NULL,
+  "truncated_at" timestamptz NOT NULL,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("truncation_id")
+);
+CREATE TABLE IF NOT EXISTS "cdc"."cdc_meta__truncations__deleted" ("truncation_id" bigint NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
 CREATE TABLE IF NOT EXISTS "public"."address" (
   "address_id" integer NOT NULL,
   "address_line_1" text NOT NULL,
@@ -233,14 +248,17 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   PRIMARY KEY ("id")
 );
 DO $$ BEGIN CREATE ROLE "cdc_loader" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-GRANT USAGE ON SCHEMA "cdc", "public" TO "cdc_loader";
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "public" TO "cdc_loader";
+GRANT USAGE ON SCHEMA "cdc", "cdc_meta", "public" TO "cdc_loader";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "cdc_meta", "public" TO "cdc_loader";
 DO $$ BEGIN CREATE ROLE "cdc_engineer" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-GRANT USAGE ON SCHEMA "cdc", "public" TO "cdc_engineer";
-GRANT SELECT ON ALL TABLES IN SCHEMA "cdc", "public" TO "cdc_engineer";
+GRANT USAGE ON SCHEMA "cdc", "cdc_meta", "public" TO "cdc_engineer";
+GRANT SELECT ON ALL TABLES IN SCHEMA "cdc", "cdc_meta", "public" TO "cdc_engineer";
 DO $$ BEGIN CREATE ROLE "cdc_analyst" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 CREATE SCHEMA IF NOT EXISTS "analyst";
+GRANT USAGE ON SCHEMA "cdc_meta" TO "cdc_analyst";
 GRANT USAGE ON SCHEMA "public" TO "cdc_analyst";
+GRANT SELECT ("truncation_id", "schema_name", "table_name", "truncated_at", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "cdc_meta"."truncations" TO "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."truncations" AS SELECT "truncation_id", "schema_name", "table_name", "truncated_at" FROM "cdc_meta"."truncations" WHERE NOT "_cdc_deleted";
 GRANT SELECT ("address_id", "district", "city", "country", "created_at", "last_updated", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."address" TO "cdc_analyst";
 CREATE OR REPLACE VIEW "analyst"."address" AS SELECT "address_id", "district", "city", "country", "created_at", "last_updated" FROM "public"."address" WHERE NOT "_cdc_deleted";
 GRANT SELECT ("counterparty_id", "counterparty_legal_name", "legal_address_id", "created_at", "last_updated", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."counterparty" TO "cdc_analyst";

@@ -2,6 +2,8 @@
 
 - `table-mappings.json`: selection rules (which tables) and object-mapping rules (partition key
   type), generated from the contracts by `cdc dms mappings` and checked against them in tests.
+  With contracts from another directory (`--contracts DIR`), the local capture derives the
+  rules from those contracts instead (`load(..., contracts)`).
 - `task-settings.json`: the replication task settings (BeforeImageSettings, LOB handling, ...).
 - `kinesis-settings.json`: the Kinesis target endpoint's KinesisSettings (message shape).
 - `postgres-settings.json`: the PostgreSQL source endpoint's PostgreSQLSettings (type mapping).
@@ -85,8 +87,16 @@ def _read(directory: Path, name: str) -> dict[str, Any]:
     return value
 
 
-def load(directory: Path) -> DmsConfig:
-    mappings = _read(directory, "table-mappings.json")
+def load(directory: Path, contracts: list[TableContract] | None = None) -> DmsConfig:
+    """The DMS configuration in `directory`. With `contracts`, the selection rules are derived
+    from them (what `cdc dms mappings --contracts DIR --write --out FILE` writes for the task)
+    instead of read from table-mappings.json: how `cdc run`/`cdc capture --contracts DIR` run a
+    user's own tables without rewriting the repository's files."""
+    mappings = (
+        table_mappings(contracts)
+        if contracts is not None
+        else _read(directory, "table-mappings.json")
+    )
     task = _read(directory, "task-settings.json")
     kinesis = _read(directory, "kinesis-settings.json")
     pg = _read(directory, "postgres-settings.json")

@@ -32,7 +32,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from consumers.capture import pgoutput
+from consumers.capture import pgoutput, truncate_log
 from consumers.capture.dms_config import DmsConfig
 from consumers.capture.kinesis_sink import Sink
 from consumers.capture.messages import MessageBuilder, TableRenderer, iso_utc, now_iso
@@ -408,7 +408,7 @@ class Capture:
                 for oid in m.oids:
                     if self.cfg.emit_truncate:
                         self.sink.add(b.control(renderers[oid], "truncate-table"))
-                    else:
+                    elif not any(truncate_log.is_log(c) for c in self.tables):
                         log.warning(
                             "TRUNCATE of %s is not captured, as AWS DMS does not capture it: "
                             'install the truncate triggers (README, "TRUNCATE") or set '

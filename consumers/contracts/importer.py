@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 
+from consumers.capture import truncate_log
 from consumers.contracts.model import IDENTIFIER, Column, TableContract
 from consumers.contracts.types import (
     Kind,
@@ -124,7 +125,13 @@ def import_contracts(
                     append_only=not pk,
                 )
             )
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (truncate_log.QUALIFIED,))
+        has_log = bool((cur.fetchone() or (False,))[0])
     out.mkdir(parents=True, exist_ok=True)
+    if has_log:  # the source's truncate log (capture/truncate_log.py) replicates too
+        path = out / f"{truncate_log.QUALIFIED}.avsc"
+        path.write_bytes(orjson.dumps(truncate_log.CONTRACT, option=orjson.OPT_INDENT_2) + b"\n")
+        written.append(path)
     for c in contracts:
         path = out / f"{c.qualified}.avsc"
         path.write_bytes(orjson.dumps(c.to_avsc(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from consumers.capture import truncate_log
 from consumers.contracts.ddl import quote_ident, source_ddl
 from consumers.contracts.model import TableContract
 from consumers.db import connect
@@ -11,8 +12,13 @@ from consumers.demo.data import seed_rows
 
 
 def create_tables(dsn: str, contracts: list[TableContract]) -> None:
+    """The contracts' tables; with the truncate log's contract among them, the log itself and
+    its triggers too (capture/truncate_log.py), as a production source would have them."""
     with connect(dsn, autocommit=True) as conn:
-        for statement in source_ddl(contracts):
+        statements = source_ddl(contracts)
+        if any(truncate_log.is_log(c) for c in contracts):
+            statements += truncate_log.install_sql(contracts)
+        for statement in statements:
             conn.execute(statement.encode())
 
 

@@ -20,6 +20,7 @@ from consumers.contracts.model import TableContract
 from consumers.sink.writer import MANIFEST_PREFIX, BatchManifest
 from consumers.warehouse.dialect import RedshiftDialect
 from consumers.warehouse.plan import build_load
+from consumers.warehouse.truncate import TruncationLog
 
 MAX_BATCH_STATEMENTS = 40  # Redshift Data API BatchExecuteStatement limit
 
@@ -94,7 +95,7 @@ def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[s
         )  # fmt: skip
         sqls = build_load(
             dialect, contract, manifest_url=f"s3://{cfg.batch_bucket}/{key}",
-            iam_role=cfg.copy_role_arn,
+            iam_role=cfg.copy_role_arn, truncations=TruncationLog.of(cfg.contracts),
         ).statements  # fmt: skip
         if len(sqls) > MAX_BATCH_STATEMENTS:
             raise ValueError(f"{table}'s load plan has {len(sqls)} statements, over 40")

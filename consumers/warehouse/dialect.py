@@ -234,8 +234,12 @@ class PostgresDialect:
         return f"CAST(substring({expr} from {lit(f',{column}:(-?[0-9]+),')}) AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:
+        return self.lock_all([c])
+
+    def lock_all(self, contracts: list[TableContract]) -> str:
         # SHARE ROW EXCLUSIVE conflicts with itself: two loads of one table serialize.
-        return f"LOCK TABLE {self.table(c)} IN SHARE ROW EXCLUSIVE MODE"
+        tables = ", ".join(self.table(c) for c in contracts)
+        return f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE"
 
     def drop_temp(self, name: str) -> str:
         return f"DROP TABLE IF EXISTS {q(name)}"
@@ -298,8 +302,8 @@ class RedshiftDialect(PostgresDialect):
         pattern = lit(f",{column}:(-?[0-9]+),")
         return f"CAST(REGEXP_SUBSTR({expr}, {pattern}, 1, 1, 'e') AS {self.VERSION})"
 
-    def lock(self, c: TableContract) -> str:
-        return f"LOCK {self.table(c)}"
+    def lock_all(self, contracts: list[TableContract]) -> str:
+        return f"LOCK {', '.join(self.table(c) for c in contracts)}"
 
     def create_role(self, role: str) -> str:
         return f"CREATE ROLE {q(role)}"  # the bootstrap runs once on Redshift

@@ -27,6 +27,7 @@ from consumers.db import connect
 from consumers.sink.writer import MANIFEST_PREFIX, BatchManifest
 from consumers.warehouse.dialect import LEDGER, PostgresDialect, q
 from consumers.warehouse.plan import COPY_STEP, build_load
+from consumers.warehouse.truncate import TruncationLog
 
 
 @dataclass
@@ -96,6 +97,7 @@ class LocalWarehouse:
         self.s3 = s3
         self.bucket = bucket
         self.dialect = PostgresDialect()
+        self.truncations = TruncationLog.of(self.contracts)
         self.manifests: dict[str, BatchManifest] = {}  # immutable once written: cached
         self.loads: list[TableLoad] = []
 
@@ -150,7 +152,7 @@ class LocalWarehouse:
 
     def load_table(self, table: str, files: list[tuple[str, str]]) -> TableLoad:
         contract = self.contracts[table]
-        plan = build_load(self.dialect, contract)
+        plan = build_load(self.dialect, contract, truncations=self.truncations)
         start = time.monotonic()
         staged = 0
         commits: list[tuple[datetime, int]] = []

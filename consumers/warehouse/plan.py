@@ -6,6 +6,9 @@ is half-applied, the batches stay pending, and the next run retries them):
   stage      create the staging table; COPY the batches' Parquet files into it
   skip       drop staged rows of batches already in the ledger (a retried or concurrent load)
   latest     keep each key's newest change (highest ordering version)
+  truncated  drop keys whose newest change is older than the table's last TRUNCATE
+             (warehouse/truncate.py; the truncate log's own plan also locks every table first
+             and, after its MERGE, deletes each table's rows older than its last TRUNCATE)
   guard      drop changes not newer than the stored row or the key's tombstone
   toast      fill unchanged-TOAST columns from the newest staged change that has them, else
              the stored row (never store a placeholder), recording in _cdc_unknown which
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from consumers.contracts.model import TableContract
 from consumers.contracts.types import TOASTABLE
 from consumers.warehouse.dialect import LEDGER, PostgresDialect, lit, q
+from consumers.warehouse.truncate import TruncationLog
 
 COPY_STEP = "stage-copy"
 
@@ -52,8 +56,15 @@ def _keys_equal(c: TableContract, left: str, right: str) -> str:
 
 
 def build_load(
-    d: PostgresDialect, c: TableContract, *, manifest_url: str = "", iam_role: str = ""
+    d: PostgresDialect,
+    c: TableContract,
+    *,
+    manifest_url: str = "",
+    iam_role: str = "",
+    truncations: TruncationLog | None = None,
 ) -> LoadPlan:
+    """`truncations`: the warehouse's truncate log, when the contracts have one
+    (warehouse/truncate.py: its steps, and why they keep any load order right)."""
     if not c.primary_key:
         raise ValueError(f"{c.qualified} is append-only: it has no load plan by key yet")
     target = d.table(c)
@@ -81,6 +92,14 @@ def build_load(
             f'AS s WHERE "_cdc_rank" = 1',
         ),
     ]
+    source = (
+        next((s for s, t in truncations.tables.items() if t == c), None) if truncations else None
+    )
+    if truncations and source:
+        steps.append(Step("truncated", truncations.drop_truncated(d, source)))
+    is_log = truncations is not None and truncations.log == c
+    if truncations and is_log:
+        steps.insert(0, Step("lock-truncated-tables", truncations.lock_tables(d)))
     conditional = d.MERGE_WITH_CONDITIONS
     if not conditional:  # Redshift: stale changes leave `latest` before its MERGE
         steps.append(
@@ -245,6 +264,8 @@ def build_load(
                 f'WHERE {_keys_equal(c, target, "f")} AND f."_cdc_rank" = 1',
             )
         )
+    if truncations and is_log:
+        steps += [Step(name, sql) for name, sql in truncations.apply(d)]
     steps += [
         Step(
             "ledger",

@@ -81,7 +81,8 @@ def _new_pipeline(
 
 @pytest.fixture(scope="module")
 def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
-    """A random workload over all totesys and type_zoo tables through the real pipeline."""
+    """A random workload over all totesys and type_zoo tables through the real pipeline, with a
+    TRUNCATE of a hard-delete and of a soft-delete table in the middle (the truncate log)."""
     src, wh, stream, settings, pipeline = _new_pipeline(local_stack, stack_settings, contracts)
     source, application = local_stack.dsn(src), pipeline.driver.config.application
     seed = random.randrange(1 << 30)
@@ -90,11 +91,20 @@ def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     stop = threading.Event()
     try:
         pipeline.start()
-        workload.run(250, stop, 8)
+        workload.run(250, stop, 4)
+        with psycopg.connect(source) as conn:  # rows before and after, in one transaction
+            conn.execute("INSERT INTO payment_type VALUES (901, 'GONE', now(), now())")
+            conn.execute("TRUNCATE payment_type, type_zoo")
+            conn.execute("INSERT INTO payment_type VALUES (902, 'KEPT', now(), now())")
+            conn.execute("INSERT INTO type_zoo (id, c_int) VALUES (902, 7)")
+        workload.run(250, stop, 8)  # paced from its own start: about 1000 more changes
         pipeline.drain()
     finally:
         pipeline.stop()
     assert sum(workload.written.values()) > 1000
+    with psycopg.connect(local_stack.dsn(wh)) as conn:
+        kept = conn.execute("SELECT payment_type_id FROM payment_type WHERE payment_type_id > 900")
+        assert kept.fetchall() == [(902,)]
     yield Run(source, local_stack.dsn(wh), settings.batch_bucket, settings, stream, application)
     _drop(local_stack, src)
     _drop(local_stack, wh)

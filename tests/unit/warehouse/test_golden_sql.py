@@ -15,6 +15,7 @@ from consumers.contracts.model import parse_contract
 from consumers.errors import ContractError
 from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 from consumers.warehouse.plan import build_load
+from consumers.warehouse.truncate import TruncationLog
 from tests import golden_files
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "sql"
@@ -26,8 +27,13 @@ ROLE = "arn:aws:iam::123456789012:role/totes-cdc-redshift-copy"
 def scenarios(contracts):
     by = {c.name: c for c in contracts}
 
-    def plan(table):
-        return lambda d: build_load(d, by[table], manifest_url=MANIFEST, iam_role=ROLE).statements
+    def plan(table, truncations=False):
+        log = TruncationLog.of({c.qualified: c for c in contracts}) if truncations else None
+        return lambda d: (
+            build_load(
+                d, by[table], manifest_url=MANIFEST, iam_role=ROLE, truncations=log
+            ).statements
+        )
 
     return {
         "load-hard-delete-table": (
@@ -37,6 +43,16 @@ def scenarios(contracts):
         "load-soft-delete-every-type": (
             "Load plan, soft deletes, every type (type_zoo)",
             plan("type_zoo"),
+        ),
+        "load-with-truncate-log": (
+            "Load plan with the truncate log: staged changes older than the last TRUNCATE "
+            "are dropped (currency)",
+            plan("currency", truncations=True),
+        ),
+        "load-truncate-log": (
+            "The truncate log's own plan: lock every table, merge the markers, remove what each "
+            "TRUNCATE removed (hard: delete; soft: flag)",
+            plan("truncations", truncations=True),
         ),
     }  # bootstrap's golden files are sql/bootstrap.<dialect>.sql (see the last test)
 
