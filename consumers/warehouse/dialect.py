@@ -29,6 +29,9 @@ from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import Kind, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
+# Batches whose load failed for a reason in their data (warehouse/failures.py): not retried
+# until released (`cdc load --retry-quarantined`).
+QUARANTINE = '"cdc"."load_quarantine"'
 # Parquet metadata columns, in file order (consumers/events/columns.py METADATA_FIELDS).
 STAGE_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_shard", "_cdc_sequence",
               "_cdc_batch", "_cdc_unchanged", "_cdc_old_key")  # fmt: skip
@@ -183,8 +186,16 @@ class PostgresDialect:
             f"applied_at {self.TIMESTAMPTZ} NOT NULL, PRIMARY KEY (batch_id, table_name))"
         )
 
+    def create_quarantine(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {QUARANTINE} (batch_id varchar(256) NOT NULL, "
+            "table_name varchar(256) NOT NULL, sqlstate varchar(5), reason varchar(4096) "
+            f"NOT NULL, quarantined_at {self.TIMESTAMPTZ} NOT NULL, "
+            "PRIMARY KEY (batch_id, table_name))"
+        )
+
     def bootstrap(self, contracts: list[TableContract], access: bool = True) -> list[str]:
-        out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger()]
+        out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger(), self.create_quarantine()]
         for schema in sorted({c.schema for c in contracts}):
             out.append(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
         for c in contracts:

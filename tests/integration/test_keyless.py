@@ -5,10 +5,7 @@ compares them as multisets."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import shutil
-import uuid
 
 import orjson
 import psycopg
@@ -16,24 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.capture import dms_config
-from consumers.contracts.importer import import_contracts
-from consumers.contracts.model import load_contracts
-from consumers.pipeline import Pipeline
 from consumers.warehouse.local import LocalWarehouse
 from consumers.warehouse.verify import verify
-from tests.conftest import DMS_DIR
+from tests.integration.imported import imported_pipeline, sql
 from tests.integration.test_load import _database, _drop
 
 pytestmark = pytest.mark.integration
 
 BIG = "x" * 9000  # TOASTed: an update that does not touch it leaves it out of the WAL
-
-
-def _sql(dsn: str, *statements: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for s in statements:
-            conn.execute(s.encode())
 
 
 def _one_of(table: str, where: str) -> str:
@@ -45,10 +32,7 @@ def _one_of(table: str, where: str) -> str:
 def keyless_run(local_stack, stack_settings, tmp_path, monkeypatch):
     # Small batches: a row's insert and its later update or delete land in different batches.
     monkeypatch.setenv("CDC_FLUSH_MAX_ROWS", "3")
-    src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
-    source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
-    _sql(
-        source,
+    ddl = (
         "CREATE TABLE log_append (at integer, note text, amount numeric(8,2))",
         "CREATE TABLE log_full (who text NOT NULL, n integer, doc jsonb, big text)",
         "ALTER TABLE log_full REPLICA IDENTITY FULL",
@@ -57,37 +41,8 @@ def keyless_run(local_stack, stack_settings, tmp_path, monkeypatch):
         f"INSERT INTO log_full VALUES ('ann', 1, '{{\"k\": 1}}', '{BIG}'), "
         f"('ann', 1, '{{\"k\": 1}}', '{BIG}'), ('bob', NULL, NULL, NULL)",
     )
-    notes: list[str] = []
-    import_contracts(source, "public", None, tmp_path / "contracts", notes.append)
-    contracts = load_contracts(tmp_path / "contracts")
-    stream, bucket = f"keyless-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
-    kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
-    kinesis.create_stream(StreamName=stream, ShardCount=2)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
-    s3.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
-    )
-    # The DMS files, with table mappings selecting these tables.
-    dms = tmp_path / "dms"
-    shutil.copytree(DMS_DIR, dms)
-    (dms / "table-mappings.json").write_bytes(
-        dms_config.dumps(dms_config.table_mappings(contracts))
-    )
-    settings = dataclasses.replace(
-        stack_settings, batch_bucket=bucket, dms_dir=dms, contracts_dir=tmp_path / "contracts"
-    )
-    state = dataclasses.replace(local_stack, stream_name=stream)
-    pipeline = Pipeline(
-        settings, state, contracts, source_dsn=source, warehouse_dsn=warehouse,
-        application=f"app-{uuid.uuid4().hex[:8]}",
-    )  # fmt: skip
-    pipeline.capture.cfg.slot = f"slot_{src}"
-    try:
-        yield source, warehouse, contracts, pipeline, notes, bucket
-    finally:
-        pipeline.stop()
-        _drop(local_stack, src)
-        _drop(local_stack, wh)
+    with imported_pipeline(local_stack, stack_settings, tmp_path, *ddl) as run:
+        yield run.source, run.warehouse, run.contracts, run.pipeline, run.notes, run.bucket
 
 
 def test_keyless_tables_replicate_and_verify_as_multisets(keyless_run, local_stack):
@@ -99,7 +54,7 @@ def test_keyless_tables_replicate_and_verify_as_multisets(keyless_run, local_sta
     one_ann = _one_of("log_full", "who = 'ann'")
     one_cy = _one_of("log_full", "who = 'cy'")
     one_eve = _one_of("log_full", "who = 'eve'")
-    _sql(
+    sql(
         source,
         "INSERT INTO log_append VALUES (3, 'c', 3.00), (3, 'c', 3.00), (3, 'c', 3.00)",
         "INSERT INTO log_full VALUES ('cy', 7, '[1, 2]', 'small'), ('cy', 7, '[1, 2]', 'small')",
@@ -150,7 +105,7 @@ def test_keyless_tables_replicate_and_verify_as_multisets(keyless_run, local_sta
 
     # An append-only table's updates and deletes do not fail at the source, are not
     # replicated, and verify names the table.
-    _sql(
+    sql(
         source,
         f"UPDATE log_append SET note = 'changed' WHERE {_one_of('log_append', 'at = 3')}",
         "DELETE FROM log_append WHERE at = 2",

@@ -1,0 +1,99 @@
+"""One table never blocks the others, and a batch the warehouse refuses for its data is
+quarantined, never retried for ever: through the real pipeline, with a value made unstorable by
+a CHECK constraint added to the warehouse table, and a lock held on another table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import orjson
+import psycopg
+import pytest
+
+from consumers.warehouse.failures import Outcome
+from consumers.warehouse.local import LocalWarehouse
+from consumers.warehouse.verify import verify
+from tests.integration.imported import imported_pipeline, sql
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def rows(dsn: str, query: str) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query.encode()).fetchall()
+
+
+def test_data_failure_is_quarantined_and_every_table_goes_on(
+    local_stack, stack_settings, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CDC_FLUSH_MAX_ROWS", "2")
+    ddl = (
+        "CREATE TABLE acct (id integer PRIMARY KEY, v integer NOT NULL)",
+        "CREATE TABLE note (id integer PRIMARY KEY, body text)",
+        "INSERT INTO acct VALUES (1, 1)",
+        "INSERT INTO note VALUES (1, 'a')",
+    )
+    with imported_pipeline(local_stack, stack_settings, tmp_path, *ddl) as run:
+        p, wh = run.pipeline, run.warehouse
+        p.start()
+
+        def loaded(table: str, ids: set[int]) -> bool:
+            return ids <= {r[0] for r in rows(wh, f"SELECT id FROM public.{table}")}
+
+        wait_for("the full load", lambda: loaded("acct", {1}) and loaded("note", {1}))
+        # A value the warehouse cannot store (SQLSTATE 23514 check_violation).
+        sql(wh, "ALTER TABLE public.acct ADD CONSTRAINT v_small CHECK (v < 1000)")
+        sql(run.source, "INSERT INTO acct VALUES (2, 5000)", "INSERT INTO note VALUES (2, 'b')")
+        wait_for("the quarantine", lambda: bool(p.warehouse.quarantined))
+        wait_for("the other table", lambda: loaded("note", {2}))
+        (q,) = p.warehouse.quarantined
+        assert q.table == "public.acct" and q.failure.sqlstate == "23514"
+        assert q.failure.outcome is Outcome.DATA and "v_small" in q.failure.reason
+        assert rows(wh, "SELECT table_name, sqlstate FROM cdc.load_quarantine") == [
+            ("public.acct", "23514")
+        ]
+        s3 = local_stack.client("s3")
+        dead = stack_settings.dead_letter_bucket
+        body = s3.get_object(Bucket=dead, Key=f"quarantine/public.acct/{q.batch_id}.json")
+        record = orjson.loads(body["Body"].read())
+        assert record["sqlstate"] == "23514" and record["files"] == list(q.keys)
+
+        # Later batches of the same table still load; later changes of the quarantined row
+        # apply by version (its insert is missing until the batch is re-applied).
+        sql(run.source, "INSERT INTO acct VALUES (3, 3)", "UPDATE note SET body = 'c'")
+        wait_for("a later batch of the table", lambda: loaded("acct", {3}))
+        assert not p.warehouse.failures
+
+        # A table locked by someone else fails transiently (55P03) and is retried, while the
+        # other table keeps loading.
+        p.warehouse.lock_timeout_ms = 200
+        with psycopg.connect(wh) as holder:
+            holder.execute("LOCK TABLE public.note IN ACCESS EXCLUSIVE MODE")
+            sql(run.source, "INSERT INTO note VALUES (4, 'd')", "INSERT INTO acct VALUES (4, 4)")
+            wait_for("the locked table's failure", lambda: "public.note" in p.warehouse.failures)
+            wait_for("the unlocked table", lambda: loaded("acct", {4}))
+            failing = p.warehouse.failures["public.note"]
+            assert failing.failure.outcome is Outcome.TRANSIENT
+            assert failing.failure.sqlstate == "55P03"
+        wait_for("the retry", lambda: loaded("note", {4}) and not p.warehouse.failures)
+
+        p.drain()
+        diffs = {d.table: d for d in verify(run.source, wh, run.contracts)}
+        assert diffs["public.note"].ok
+        assert diffs["public.acct"].missing == [("2",)]  # shown until re-applied
+
+        # Fixed (the constraint goes), re-applied: everything verifies.
+        sql(wh, "ALTER TABLE public.acct DROP CONSTRAINT v_small")
+        again = LocalWarehouse(wh, run.contracts, s3, run.bucket)
+        assert again.release_quarantined() == 1
+        assert [load.table for load in again.run_once()] == ["public.acct"]
+        assert all(d.ok for d in verify(run.source, wh, run.contracts))
+        assert rows(wh, "SELECT count(*) FROM cdc.load_quarantine") == [(0,)]
