@@ -607,7 +607,7 @@ def load_cmd(
     ep = resolve(s)
     wh = LocalWarehouse(
         _warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir), ep.client("s3"),
-        s.batch_bucket, quarantine_bucket=s.dead_letter_bucket,
+        s.batch_bucket,
     )  # fmt: skip
     wh.bootstrap()
     if retry_quarantined:

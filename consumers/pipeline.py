@@ -86,7 +86,6 @@ class Pipeline:
             contracts,
             state.client("s3"),
             settings.batch_bucket,
-            quarantine_bucket=settings.dead_letter_bucket,
         )
         self.errors: list[BaseException] = []
         self._stop_capture = threading.Event()

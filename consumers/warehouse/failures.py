@@ -22,7 +22,6 @@ import enum
 import re
 from dataclasses import dataclass
 
-import psycopg
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -65,6 +64,8 @@ def classify_postgres(e: BaseException) -> LoadFailure:
     """A local load's failure: psycopg errors by SQLSTATE; a Parquet file that cannot be read
     as its table's batch is a data problem of that batch; S3 and connection trouble is
     transient."""
+    import psycopg  # here: the planner Lambda's image (Redshift only) has no psycopg
+
     if isinstance(e, CdcError) and isinstance(e.__context__, psycopg.OperationalError):
         return LoadFailure(Outcome.TRANSIENT, None, _one_line(str(e)))  # db.connect's
     if isinstance(e, psycopg.Error):

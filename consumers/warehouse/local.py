@@ -10,8 +10,9 @@ classified (warehouse/failures.py), logged and kept in `failures` (the live view
 show it) while the other tables go on loading:
 - data (a value the warehouse refuses): the table's batches are tried one by one, and each
   batch that fails for its data is quarantined: a row in cdc.load_quarantine and an object
-  `quarantine/<table>/<batch id>.json` (reason, SQLSTATE, its Parquet keys) in the dead-letter
-  bucket; the table goes on with its later batches;
+  `quarantine/<table>/<batch id>.json` (reason, SQLSTATE, its Parquet keys) beside the batches
+  in the batch bucket, as on AWS (orchestration/planner.py); the table goes on with its later
+  batches;
 - transient (a lock held longer than `lock_timeout_ms` included), or blocked (not the data's
   fault: a missing table, a privilege): the table is retried after a backoff that doubles per
   failure (0.5 s up to a minute); its batches stay pending, so nothing is lost or reordered.

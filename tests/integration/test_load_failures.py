@@ -11,6 +11,7 @@ import orjson
 import psycopg
 import pytest
 
+from consumers.orchestration import planner
 from consumers.warehouse.failures import Outcome
 from consumers.warehouse.local import LocalWarehouse
 from consumers.warehouse.verify import verify
@@ -61,8 +62,7 @@ def test_data_failure_is_quarantined_and_every_table_goes_on(
             ("public.acct", "23514")
         ]
         s3 = local_stack.client("s3")
-        dead = stack_settings.dead_letter_bucket
-        body = s3.get_object(Bucket=dead, Key=f"quarantine/public.acct/{q.batch_id}.json")
+        body = s3.get_object(Bucket=run.bucket, Key=f"quarantine/public.acct/{q.batch_id}.json")
         record = orjson.loads(body["Body"].read())
         assert record["sqlstate"] == "23514" and record["files"] == list(q.keys)
 
@@ -97,3 +97,53 @@ def test_data_failure_is_quarantined_and_every_table_goes_on(
         assert [load.table for load in again.run_once()] == ["public.acct"]
         assert all(d.ok for d in verify(run.source, wh, run.contracts))
         assert rows(wh, "SELECT count(*) FROM cdc.load_quarantine") == [(0,)]
+
+        # On AWS: the same batches through the planner and the commit Lambda's logic, with
+        # the Map items' results as the state machine hands them over.
+        _aws_quarantine_and_hold(s3, run)
+
+
+def _aws_quarantine_and_hold(s3, run) -> None:
+    cfg = planner.PlannerConfig(
+        batch_bucket=run.bucket, copy_role_arn="arn:aws:iam::123456789012:role/copy",
+        contracts={c.qualified: c for c in run.contracts},
+    )  # fmt: skip
+    first = planner.plan(s3, cfg, "run-1")
+    items = {t["table"]: t for t in first["tables"]}
+    assert set(items) == {"public.acct", "public.note"} and items["public.acct"]["batches"]
+
+    def failed(table: str, cause: str) -> dict:
+        return {"table": table, "batches": items[table]["batches"], "failed": True,
+                "error": {"Error": "LoadFailed", "Cause": cause}}  # fmt: skip
+
+    # A transient failure holds the watermark: everything is planned again next round.
+    held = planner.commit(
+        s3, cfg, first["watermark"],
+        [failed("public.acct", '{"Error": "ERROR: deadlock detected"}'),
+         {"table": "public.note", "failed": False}],
+    )  # fmt: skip
+    assert held["held"][0]["outcome"] == "transient" and not held["quarantined"]
+    assert planner.read_watermark(s3, cfg) == {}
+    again = planner.plan(s3, cfg, "run-2")
+    assert {t["table"] for t in again["tables"]} == {"public.acct", "public.note"}
+
+    # A data failure quarantines that load's batches, the watermark advances, and the
+    # planner leaves them out until they are released.
+    data = planner.commit(
+        s3, cfg, again["watermark"],
+        [failed("public.acct", "Load into table 'acct' failed. Check 'sys_load_error_detail' "
+                "system table for details."),
+         {"table": "public.note", "failed": False}],
+    )  # fmt: skip
+    quarantined = {q["batch_id"] for q in data["quarantined"]}
+    assert quarantined == set(items["public.acct"]["batches"]) and not data["held"]
+    assert planner.read_watermark(s3, cfg) == again["watermark"]
+    assert not planner.plan(s3, cfg, "run-3")["pending"]
+    assert planner.release_quarantined(s3, cfg) == len(quarantined)
+    retried = planner.plan(s3, cfg, "run-4")
+    (item,) = retried["tables"]
+    assert item["table"] == "public.acct" and set(item["batches"]) == quarantined
+    done = planner.commit(
+        s3, cfg, retried["watermark"], [{"table": "public.acct", "failed": False}]
+    )
+    assert not done["held"] and not planner.plan(s3, cfg, "run-5")["pending"]
