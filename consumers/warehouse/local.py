@@ -127,7 +127,6 @@ class LocalWarehouse:
         *,
         prefix: str = "",
         into_schema: str | None = None,
-        quarantine_bucket: str | None = None,
         lock_timeout_ms: int = 10_000,
     ) -> None:
         """`prefix`: where the batches are (a replay's own); `into_schema`: load the tables
@@ -145,7 +144,6 @@ class LocalWarehouse:
         self.dialect = PostgresDialect()
         self.manifests: dict[str, BatchManifest] = {}  # immutable once written: cached
         self.loads: list[TableLoad] = []
-        self.quarantine_bucket = quarantine_bucket or bucket
         # A table locked by someone else (a long query, another loader) fails its load with
         # 55P03 after this long, a transient failure retried later, instead of holding up
         # every table behind it.
@@ -322,11 +320,12 @@ class LocalWarehouse:
         now = datetime.now(UTC)
         # The record on S3 first: if the row below is not written, the batch is tried again.
         self.s3.put_object(
-            Bucket=self.quarantine_bucket,
+            Bucket=self.bucket,
             Key=f"{QUARANTINE_PREFIX}/{target}/{batch}.json",
             Body=orjson.dumps(
                 {"table": target, "batch_id": batch, "outcome": failure.outcome.value,
-                 "sqlstate": failure.sqlstate, "reason": failure.reason, "files": keys,
+                 "sqlstate": failure.sqlstate, "reason": failure.reason,
+                 "files": [{"key": k, "bytes": self._size(k)} for k in keys],
                  "quarantined_at": now.isoformat(),
                  "retry": "fix the cause, then `cdc load --retry-quarantined`"}
             ),
@@ -356,17 +355,25 @@ class LocalWarehouse:
             ).fetchall()
         return [(str(t), str(b), s, str(r)) for t, b, s, r in rows]
 
+    def _size(self, key: str) -> int:
+        return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
     def release_quarantined(self, tables: list[str] | None = None) -> int:
         """Make quarantined batches pending again (after the cause was fixed); returns how
-        many. Their S3 records stay, as the history of what happened."""
-        with self.connect() as conn:
-            if tables:
-                cur = conn.execute(
-                    f"DELETE FROM {QUARANTINE} WHERE table_name = ANY(%s::text[])", (tables,)
+        many. Their S3 records go too (the loader logged them when they were made)."""
+        released = [
+            (t, b) for t, b, _, _ in self.quarantine() if not tables or t in tables
+        ]  # fmt: skip
+        with self.connect() as conn, conn.transaction():
+            for table, batch in released:
+                conn.execute(
+                    f"DELETE FROM {QUARANTINE} WHERE table_name = %s AND batch_id = %s",
+                    (table, batch),
                 )
-            else:
-                cur = conn.execute(f"DELETE FROM {QUARANTINE}")
-            return cur.rowcount
+                self.s3.delete_object(
+                    Bucket=self.bucket, Key=f"{QUARANTINE_PREFIX}/{table}/{batch}.json"
+                )
+        return len(released)
 
     def row_counts(self) -> dict[str, int]:
         out = {}
