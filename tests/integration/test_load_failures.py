@@ -4,6 +4,8 @@ a CHECK constraint added to the warehouse table, and a lock held on another tabl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -13,7 +15,6 @@ import pytest
 
 from consumers.orchestration import planner
 from consumers.warehouse.failures import Outcome
-from consumers.warehouse.local import LocalWarehouse
 from consumers.warehouse.verify import verify
 from tests.integration.imported import imported_pipeline, sql
 
@@ -33,7 +34,7 @@ def rows(dsn: str, query: str) -> list[tuple]:
 
 
 def test_data_failure_is_quarantined_and_every_table_goes_on(
-    local_stack, stack_settings, tmp_path, monkeypatch
+    local_stack, stack_settings, tmp_path, monkeypatch, cli_env
 ):
     monkeypatch.setenv("CDC_FLUSH_MAX_ROWS", "2")
     ddl = (
@@ -90,11 +91,22 @@ def test_data_failure_is_quarantined_and_every_table_goes_on(
         assert diffs["public.note"].ok
         assert diffs["public.acct"].missing == [("2",)]  # shown until re-applied
 
-        # Fixed (the constraint goes), re-applied: everything verifies.
+        # Re-applied before the fix: quarantined again, exit 1. After it: everything verifies.
+        env = {
+            **cli_env,
+            "CDC_BATCH_BUCKET": run.bucket,
+            "CDC_CONTRACTS": str(tmp_path / "contracts"),
+        }
+        load = [sys.executable, "-m", "consumers", "load", "--once", "--retry-quarantined",
+                "--warehouse-dsn", wh]  # fmt: skip
+        early = subprocess.run(load, env=env, capture_output=True, text=True, timeout=120)
+        assert early.returncode == 1, early.stderr
+        assert "released 1 quarantined batch" in early.stdout
+        assert "quarantined batch" in early.stderr and "v_small" in early.stderr
         sql(wh, "ALTER TABLE public.acct DROP CONSTRAINT v_small")
-        again = LocalWarehouse(wh, run.contracts, s3, run.bucket)
-        assert again.release_quarantined() == 1
-        assert [load.table for load in again.run_once()] == ["public.acct"]
+        fixed = subprocess.run(load, env=env, capture_output=True, text=True, timeout=120)
+        assert fixed.returncode == 0, fixed.stderr
+        assert "loaded public.acct: 1 batches" in fixed.stdout
         assert all(d.ok for d in verify(run.source, wh, run.contracts))
         assert rows(wh, "SELECT count(*) FROM cdc.load_quarantine") == [(0,)]
 
