@@ -117,3 +117,24 @@ def test_capture_renders_the_old_row_and_schema_table_partitioning(dms):
         xid=5, record_id=1, commit_lsn=16, change_lsn=8, commit_ts="2026-01-01T00:00:00Z",
     )  # fmt: skip
     assert orjson.loads(rec.data)["before-image"] == {}  # what DMS sends with pk-only
+
+
+def test_a_bad_value_in_either_half_of_a_keyless_update_dead_letters_the_record_once():
+    from consumers.batching.buffer import FlushPolicy, ShardBatch
+    from consumers.sink.writer import BatchWriter
+    from tests.fakes import FakeS3
+
+    d = Decoder([FULL])
+    batch = ShardBatch(FlushPolicy(), lambda t: ())
+    good = record("insert", {"who": "a", "n": 1}, position="00000001/00000010.1.00000001/08")
+    # the old row is fine, the new one breaks the contract (integer out of range)
+    bad = record("update", {"who": "a", "n": 1 << 40}, {"who": "a", "n": 1},
+                 position="00000001/00000010.2.00000001/08")  # fmt: skip
+    for seq, raw in (("1", good), ("2", bad)):
+        batch.note(seq, 1_764_000_000_000, len(raw))
+        batch.add(d.decode(raw, seq))
+    s3 = FakeS3()
+    manifest = BatchWriter(s3, "b", "d", {FULL.qualified: FULL}).write("shard-1", batch, "rows")
+    assert [x["sequence"] for x in manifest.dead_letters] == ["2"]
+    (f,) = manifest.files
+    assert f.rows == 1 and f.operations == {"insert": 1}  # neither half of the update
