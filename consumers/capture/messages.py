@@ -15,7 +15,9 @@ PostgreSQL source. Decisions where DMS is undocumented, recorded here and in the
   and `{}` when it did not, as DMS does with REPLICA IDENTITY DEFAULT.
 - A table without a primary key has partition-key-type `schema-table` (what DMS emits for
   change records without a key) and partition key `<schema>.<table>`, so all its changes share
-  one shard and keep their order. Under REPLICA IDENTITY FULL with ColumnFilter `all`
+  one shard and keep their order; IncludePartitionValue adds no `partition-key-value` to them
+  (DMS KinesisSettings: "unless the partition type is schema-table-type"). Under REPLICA
+  IDENTITY FULL with ColumnFilter `all`
   (`non-lob`: LOB columns left out) its update's `before-image` is the whole old row, which
   pgoutput sends ('O'); with `pk-only` it is `{}` (no key columns), as DMS's.
 - TRUNCATE is emitted as a control record with operation `truncate-table` (DMS does not
@@ -164,7 +166,7 @@ class MessageBuilder:
         data = r.data(values)
         key = r.partition_key(data)
         meta = self._metadata(r, "data", "load", r.partition_key_type)
-        if self.cfg.include_partition_value:
+        if self.cfg.include_partition_value and r.key_names:
             meta = _with_partition_value(meta, key)
         msg = {"data": data, "metadata": meta}
         return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
@@ -185,7 +187,7 @@ class MessageBuilder:
         data = r.data(values)
         key = r.partition_key(data)
         meta = self._metadata(r, "data", op, r.partition_key_type)
-        if self.cfg.include_partition_value:
+        if self.cfg.include_partition_value and r.key_names:
             meta = _with_partition_value(meta, key)
         if self.cfg.include_transaction_details:
             meta["transaction-id"] = xid

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from consumers.batching.buffer import TableBuffer
+from consumers.capture import dms_config
 from consumers.contracts.model import ContractError, parse_contract
 from consumers.events.decode import Decoder
 from consumers.events.model import DeadLetter
@@ -110,6 +111,9 @@ def test_capture_renders_the_old_row_and_schema_table_partitioning(dms):
     msg = orjson.loads(rec.data)
     assert msg["before-image"] == {"who": "a", "n": 1}
     assert msg["metadata"]["partition-key-type"] == "schema-table"
+    assert "partition-key-value" not in msg["metadata"]  # DMS: not for schema-table-type
+    (rule,) = [r for r in dms_config.table_mappings([FULL])["rules"] if "mapping-parameters" in r]
+    assert rule["mapping-parameters"] == {"partition-key-type": "schema-table"}
     assert rec.partition_key == "public.log"
     pk_only = dataclasses.replace(dms, before_image_filter="pk-only")
     rec = MessageBuilder(pk_only, "task").change(
