@@ -72,7 +72,7 @@ def generate(path: Path) -> int:
             op = rng.choices(["insert", "update", "delete"], [6, 3, 1])[0]
             rec = b.change(
                 renderers[table], op, row(table, key), None, xid=n, record_id=1,
-                commit_lsn=0x1000 + n, change_lsn=0x1000 + n, commit_ts=COMMIT_TS,
+                position=(0x1000 + n, 2, 0x1000 + n), commit_ts=COMMIT_TS,
             ).data  # fmt: skip
             out.write(len(rec).to_bytes(4, "big") + rec)
             total += len(rec)

@@ -48,12 +48,27 @@ class Settings:
     dead_letter_bucket: str = field(
         default_factory=lambda: os.environ.get("CDC_DEAD_LETTER_BUCKET", "totesys-cdc-dead-letters")
     )
+    # How bytea values are spelled in the records: hex, as DMS documents for binary (BLOB)
+    # values (with or without 0x, any case: KinesisSettings.NoHexPrefix), or base64 for a
+    # producer that writes base64. Hex text is also valid base64, so a wrong choice can load
+    # wrong bytes without a decode error: `cdc verify` compares the bytes and catches it.
+    binary_encoding: str = field(
+        default_factory=lambda: os.environ.get("CDC_BINARY_ENCODING", "hex")
+    )
+    # The consumers' C fast path (events/fast.py); CDC_FAST_PATH=0 sends every record through
+    # the reference decoder (same results, slower: for diagnosis, and tests of both paths).
+    fast_path: bool = field(default_factory=lambda: os.environ.get("CDC_FAST_PATH", "1") != "0")
     pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
     moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
 
     def __post_init__(self) -> None:
         if not 1 <= self.shard_count <= 64:
             raise CdcError(f"CDC_SHARDS={self.shard_count} is out of range: use 1..64")
+        if self.binary_encoding not in ("hex", "base64"):
+            raise CdcError(
+                f"CDC_BINARY_ENCODING={self.binary_encoding!r} is not supported: use hex (what "
+                "DMS writes) or base64"
+            )
         for port in (self.pg_port, self.moto_port):
             if port is not None and not 1024 <= port <= 65535:
                 raise CdcError(f"port {port} is out of range: use 1024..65535")

@@ -91,23 +91,28 @@ def stream(local_stack: stack.StackState) -> Iterator[str]:
     kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
 
 
-def read_stream(state: stack.StackState, stream: str) -> list[dict[str, Any]]:
-    """Every record in the stream, all shards from TRIM_HORIZON, decoded."""
-    import orjson
-
+def read_raw(state: stack.StackState, stream: str) -> list[bytes]:
+    """Every record's bytes in the stream, all shards from TRIM_HORIZON."""
     kinesis = state.client("kinesis")
-    out: list[dict[str, Any]] = []
+    out: list[bytes] = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         it = kinesis.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while it:
             resp = kinesis.get_records(ShardIterator=it, Limit=10000)
-            out += [orjson.loads(r["Data"]) for r in resp["Records"]]
+            out += [r["Data"] for r in resp["Records"]]
             if not resp["Records"]:
                 break
             it = resp.get("NextShardIterator")
     return out
+
+
+def read_stream(state: stack.StackState, stream: str) -> list[dict[str, Any]]:
+    """Every record in the stream, all shards from TRIM_HORIZON, decoded."""
+    import orjson
+
+    return [orjson.loads(r) for r in read_raw(state, stream)]
 
 
 @dataclass

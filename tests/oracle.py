@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 
 from consumers.capture.dms_config import DmsConfig
 from consumers.capture.messages import TableRenderer
-from consumers.capture.pgoutput import parse_lsn
-from consumers.capture.render import copy_field, libpq_options
+from consumers.capture.render import CAPTURE_GUCS, copy_field, libpq_options
 from consumers.contracts.ddl import quote_ident
 from consumers.contracts.model import TableContract
+from consumers.events.decode import version_of
 
 Tables = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 
 
 def source_rows(dsn: str, contracts: list[TableContract], dms: DmsConfig) -> Tables:
     out: Tables = {}
-    with psycopg.connect(dsn, options=libpq_options()) as conn:
+    with psycopg.connect(dsn, options=libpq_options(CAPTURE_GUCS)) as conn:
         for c in contracts:
             cols = [col.name for col in c.columns]
             r = TableRenderer(dms, c, cols)
@@ -34,16 +35,18 @@ def source_rows(dsn: str, contracts: list[TableContract], dms: DmsConfig) -> Tab
                     buf += bytes(chunk)
             for line in buf.split(b"\n"):
                 if line:
-                    data = r.data([copy_field(f) for f in line.split(b"\t")])
+                    # as a consumer reads it back (numeric(p,s) is a JSON number)
+                    data = orjson.loads(
+                        orjson.dumps(r.data([copy_field(f) for f in line.split(b"\t")]))
+                    )
                     rows[tuple(data[k] for k in c.primary_key)] = data
             out[c.qualified] = rows
     return out
 
 
-def position(meta: dict[str, Any]) -> tuple[int, int]:
-    """(commit LSN, transaction-record-id) from the DMS stream-position."""
-    commit, record, _ = meta["stream-position"].split(".")
-    return parse_lsn(commit), int(record)
+def position(meta: dict[str, Any]) -> int:
+    """The consumers' ordering version (events/decode.py)."""
+    return version_of(meta)
 
 
 def replay(records: list[dict[str, Any]], contracts: list[TableContract]) -> Tables:

@@ -52,6 +52,7 @@ class DmsConfig:
     partition_include_schema_table: bool
     message_format: str
     use_large_integer_value: bool
+    no_hex_prefix: bool
     before_image: bool
     before_image_field: str
     before_image_filter: str
@@ -114,6 +115,7 @@ def load(directory: Path) -> DmsConfig:
         partition_include_schema_table=bool(kinesis.get("PartitionIncludeSchemaTable", False)),
         message_format=fmt,
         use_large_integer_value=bool(kinesis.get("UseLargeIntegerValue", False)),
+        no_hex_prefix=bool(kinesis.get("NoHexPrefix", False)),
         before_image=bool(before.get("EnableBeforeImage", False)),
         before_image_field=str(before.get("FieldName", "before-image")),
         before_image_filter=str(before.get("ColumnFilter", "pk-only")),

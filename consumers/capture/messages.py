@@ -3,9 +3,11 @@
 Shapes follow AWS DMS's documented Kinesis target format and messages observed from DMS with a
 PostgreSQL source. Decisions where DMS is undocumented, recorded here and in the README:
 
-- `stream-position` is `<commit LSN>.<transaction-record-id>.<change LSN>`, LSNs zero-padded
-  (`00000002/7C007178.1.00000002/7C007130`). Consumers order changes of a row by
-  (commit LSN, transaction-record-id), parsed from it; never by Kinesis sequence number.
+- `stream-position` is `<LSN>.<n>.<LSN>` as in published DMS output
+  (`00000002/7C007178.3.00000002/7C007178`), LSNs zero-padded; what DMS means by each part is
+  undocumented. Ours: the transaction's first change LSN, the change's place among the
+  transaction's decoded messages, and the change's own LSN (runner.py). Consumers order changes
+  of a row by (the later LSN, transaction-record-id); never by Kinesis sequence number.
 - `prev-transaction-id` / `prev-transaction-record-id` name the record emitted just before this
   one by this capture process (absent for its first record).
 - An UPDATE that leaves a TOASTed value untouched does not carry it in the WAL (pgoutput sends
@@ -17,11 +19,11 @@ PostgreSQL source. Decisions where DMS is undocumented, recorded here and in the
   change records without a key) and partition key `<schema>.<table>`, so all its changes share
   one shard and keep their order; IncludePartitionValue adds no `partition-key-value` to them
   (DMS KinesisSettings: "unless the partition type is schema-table-type"). Under REPLICA
-  IDENTITY FULL with ColumnFilter `all`
-  (`non-lob`: LOB columns left out) its update's `before-image` is the whole old row, which
-  pgoutput sends ('O'); with `pk-only` it is `{}` (no key columns), as DMS's.
-- TRUNCATE is emitted as a control record with operation `truncate-table` (DMS does not
-  replicate it for PostgreSQL; we refuse to let it pass silently).
+  IDENTITY FULL with ColumnFilter `all` (`non-lob`: LOB columns left out) its update's
+  `before-image` is the whole old row, which pgoutput sends ('O'); with `pk-only` it is `{}`
+  (no key columns), as DMS's.
+- TRUNCATE is not captured, as DMS does not capture it from PostgreSQL; CDC_CAPTURE_TRUNCATE=1
+  makes this capture (and only it) emit a `truncate-table` control record.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ class Record:
     data: bytes
 
 
+def _converter(contract: TableContract, name: str, cfg: DmsConfig) -> Converter:
+    col = contract.by_name.get(name)
+    if col is None:
+        return converter(None, cfg)
+    precision = decimal_precision_scale(col.sql_type)[0] if col.kind is Kind.DECIMAL else None
+    return converter(col.kind, cfg, precision)
+
+
 class TableRenderer:
     """Renders rows of one source table, whose column layout comes from a pgoutput Relation
     message (CDC) or the catalog (full load)."""
@@ -73,10 +83,7 @@ class TableRenderer:
         self.cfg = cfg
         self.contract = contract
         self.columns = tuple(columns)
-        self.converters: list[Converter] = [
-            converter(contract.by_name[c].kind if c in contract.by_name else None, cfg)
-            for c in self.columns
-        ]
+        self.converters: list[Converter] = [_converter(contract, c, cfg) for c in self.columns]
         self.key_index = [self.columns.index(k) for k in contract.primary_key]
         self.key_names = contract.primary_key
         prefix = f"{contract.schema}.{contract.name}"
@@ -180,8 +187,7 @@ class MessageBuilder:
         *,
         xid: int,
         record_id: int,
-        commit_lsn: int,
-        change_lsn: int,
+        position: tuple[int, int, int],
         commit_ts: str,
     ) -> Record:
         data = r.data(values)
@@ -195,9 +201,8 @@ class MessageBuilder:
             if self.prev is not None:
                 meta["prev-transaction-id"], meta["prev-transaction-record-id"] = self.prev
             meta["commit-timestamp"] = commit_ts
-            meta["stream-position"] = (
-                f"{format_lsn(commit_lsn)}.{record_id}.{format_lsn(change_lsn)}"
-            )
+            first, index, lsn = position
+            meta["stream-position"] = f"{format_lsn(first)}.{index}.{format_lsn(lsn)}"
         self.prev = (xid, record_id)
         msg: dict[str, Any] = {"data": data}
         if op == "update" and self.cfg.before_image:

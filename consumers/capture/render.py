@@ -7,40 +7,53 @@ text) under the session settings in `SESSION_GUCS`, so every value has one spell
 |---|---|---|
 | smallint, integer | number | |
 | bigint | number, exact to 2^63 (UseLargeIntegerValue) | a double: digits beyond 2^53 lost |
-| numeric(p,s) | string, exact ("12.30") | |
+| numeric(p,s), p <= 38 | number, exact digits as PostgreSQL prints them (`12.30`) | |
+| numeric(p,s), p > 38 | string, exact (DMS maps it to STRING) | |
 | numeric (unconstrained) | string, exact (MapUnboundedNumericAsString) | NUMERIC(28,6): rounded to 6 places |
-| real, double precision | number (shortest round-trip); NaN/±Infinity as strings | |
+| real | number with 9 significant digits (`2.20000005`); NaN/±Infinity as strings | |
+| double precision | number, shortest round-trip; a whole value as an integer (`25`) | |
 | boolean | true/false (MapBooleanAsBoolean) | "true"/"false" strings (VARCHAR(5)) |
 | text, varchar(n), char(n) | string (char(n) keeps its blank padding) | |
 | date | "YYYY-MM-DD" | |
-| time | "HH:MM:SS.ffffff" | |
-| timestamp | "YYYY-MM-DDTHH:MM:SS.ffffff" (no zone) | |
-| timestamptz | "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC) | |
-| interval | ISO 8601 duration, "P1Y2M3DT4H5M6.5S" | |
+| time | "HH:MM:SS", ".ffffff" only when the fraction is not zero | |
+| timestamp | "YYYY-MM-DDTHH:MM:SS[.ffffff]Z": the wall-clock value with a `Z` that is not an offset | |
+| timestamptz | "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (UTC) | |
+| interval | PostgreSQL's text output, "1 year 2 mons 3 days 04:05:06.789" | |
 | uuid, enum | string | |
 | json, jsonb | the JSON document as a string (NCLOB) | |
-| bytea | base64 string (BLOB) | |
+| bytea | hex string, no `0x` (NoHexPrefix) | hex with a `0x` prefix |
 | text[], int[] | PostgreSQL array literal as a string, '{a,"b c",NULL}' (NCLOB) | |
 
-DMS's exact spelling of dates and times in Kinesis JSON is not documented; the forms above are
-our decision: ISO 8601, always six fractional digits, so values compare as strings and keep
-microseconds. ±infinity timestamps pass through as "infinity"/"-infinity".
+Sources: the AWS DMS User Guide ("Using a PostgreSQL database as a source": source data types;
+"Using Amazon Kinesis Data Streams as a target"; KinesisSettings NoHexPrefix and
+UseLargeIntegerValue; PostgreSQLSettings MapBooleanAsBoolean, MapUnboundedNumericAsString) and
+published output of real DMS tasks: timestamps with a `Z` and no fraction when it is zero,
+intervals in PostgreSQL's text form, real with 9 significant digits, a whole double as an
+integer. DMS's spelling of `time` is unpublished: ours mirrors its timestamps. ±infinity
+timestamps pass through as "infinity"/"-infinity" (DMS truncates them to 9999-12-31 23:59:59
+and 4713-01-01 00:00:00 BC; we keep the value rather than alter it, and the consumers refuse
+it as a dead letter with the reason).
 """
 
 from __future__ import annotations
 
-import base64
 import math
+import struct
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import orjson
 
 from consumers.capture.dms_config import DmsConfig
 from consumers.contracts.types import Kind
 
 Converter = Callable[[bytes], Any]
 
-# Set on every capture connection so text output is stable whatever the server defaults are.
+# Set on every connection (capture, loader, verify) so text output is stable whatever the
+# server defaults are. The capture reads intervals in PostgreSQL's default `postgres` style,
+# which is what DMS sends; the loader and verify read them as ISO 8601, the consumers'
+# canonical form (events/interval.py).
 SESSION_GUCS = {
     "TimeZone": "UTC",
     "DateStyle": "ISO, YMD",
@@ -49,10 +62,11 @@ SESSION_GUCS = {
     "bytea_output": "hex",
     "client_encoding": "UTF8",
 }
+CAPTURE_GUCS = {**SESSION_GUCS, "IntervalStyle": "postgres"}
 
 
-def libpq_options() -> str:
-    return " ".join(f"-c {k}={v.replace(' ', '')}" for k, v in SESSION_GUCS.items())
+def libpq_options(gucs: dict[str, str] = SESSION_GUCS) -> str:
+    return " ".join(f"-c {k}={v.replace(' ', '')}" for k, v in gucs.items())
 
 
 def _text(b: bytes) -> str:
@@ -60,10 +74,9 @@ def _text(b: bytes) -> str:
 
 
 def _fraction6(clock: str) -> str:
-    """'12:34:56' → '12:34:56.000000'; '12:34:56.5' → '12:34:56.500000'."""
-    if len(clock) == 8:
-        return clock + ".000000"
-    if len(clock) == 15:
+    """'12:34:56' → '12:34:56' (DMS leaves out a zero fraction); '12:34:56.5' →
+    '12:34:56.500000'."""
+    if len(clock) == 8 or len(clock) == 15:
         return clock
     head, _, frac = clock.partition(".")
     return f"{head}.{frac:0<6}"
@@ -78,7 +91,7 @@ def _timestamp(b: bytes) -> str:
     if s[0] not in "0123456789":  # infinity, -infinity
         return s
     day, _, clock = s.partition(" ")
-    return f"{day}T{_fraction6(clock)}"
+    return f"{day}T{_fraction6(clock)}Z"
 
 
 def _timestamptz(b: bytes) -> str:
@@ -90,13 +103,33 @@ def _timestamptz(b: bytes) -> str:
     return f"{day}T{_fraction6(clock)}Z"
 
 
-def _float(b: bytes) -> float | str:
+def _float4(b: bytes) -> float | str:
     f = float(b)
-    return f if math.isfinite(f) else b.decode()
+    if not math.isfinite(f):
+        return b.decode()
+    # DMS prints a real with 9 significant digits (2.2 → 2.20000005): the float32's own value.
+    return float(f"{struct.unpack('f', struct.pack('f', f))[0]:.9g}")
 
 
-def _bytea(b: bytes) -> str:
-    return base64.b64encode(bytes.fromhex(b[2:].decode())).decode()
+def _float8(b: bytes) -> float | int | str:
+    f = float(b)
+    if not math.isfinite(f):
+        return b.decode()
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f  # DMS: 25.0 → 25
+
+
+def _bytea_hex(b: bytes) -> str:
+    return b[2:].decode()  # bytea_output=hex: \x0102 → 0102
+
+
+def _bytea_0x(b: bytes) -> str:
+    return "0x" + b[2:].decode()
+
+
+def _decimal_number(b: bytes) -> orjson.Fragment | str:
+    """numeric(p,s), p <= 38 (DMS type NUMERIC) as a JSON number with PostgreSQL's exact
+    digits; a Fragment, since a float would lose them."""
+    return b.decode() if b == b"NaN" else orjson.Fragment(b)
 
 
 def _bool(b: bytes) -> bool:
@@ -125,10 +158,10 @@ _BASE: dict[Kind, Converter] = {
     Kind.INT2: int,
     Kind.INT4: int,
     Kind.INT8: int,
-    Kind.DECIMAL: _text,
+    Kind.DECIMAL: _decimal_number,
     Kind.NUMERIC: _text,
-    Kind.FLOAT4: _float,
-    Kind.FLOAT8: _float,
+    Kind.FLOAT4: _float4,
+    Kind.FLOAT8: _float8,
     Kind.BOOL: _bool,
     Kind.TEXT: _text,
     Kind.DATE: _text,
@@ -139,17 +172,22 @@ _BASE: dict[Kind, Converter] = {
     Kind.UUID: _text,
     Kind.JSON: _text,
     Kind.JSONB: _text,
-    Kind.BYTEA: _bytea,
+    Kind.BYTEA: _bytea_hex,
     Kind.TEXT_ARRAY: _text,
     Kind.INT_ARRAY: _text,
     Kind.ENUM: _text,
 }
 
 
-def converter(kind: Kind | None, cfg: DmsConfig) -> Converter:
-    """The text → JSON converter for a column; `None` (a column the contract lacks) → string."""
+def converter(kind: Kind | None, cfg: DmsConfig, precision: int | None = None) -> Converter:
+    """The text → JSON converter for a column; `None` (a column the contract lacks) → string.
+    `precision`: a numeric(p,s) column's p (DMS maps p > 38 to STRING)."""
     if kind is None:
         return _text
+    if kind is Kind.DECIMAL and precision is not None and precision > 38:
+        return _text
+    if kind is Kind.BYTEA and not cfg.no_hex_prefix:
+        return _bytea_0x
     if kind is Kind.INT8 and not cfg.use_large_integer_value:
         return _int_as_double
     if kind is Kind.NUMERIC and not cfg.map_unbounded_numeric_as_string:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import threading
 import time
@@ -35,7 +36,7 @@ from consumers.capture import pgoutput
 from consumers.capture.dms_config import DmsConfig
 from consumers.capture.kinesis_sink import Sink
 from consumers.capture.messages import MessageBuilder, TableRenderer, iso_utc, now_iso
-from consumers.capture.render import copy_field, libpq_options
+from consumers.capture.render import CAPTURE_GUCS, copy_field, libpq_options
 from consumers.contracts.ddl import quote_ident
 from consumers.contracts.model import TableContract
 from consumers.db import connect, first_line
@@ -74,6 +75,13 @@ class CaptureConfig:
     slot: str = "totesys_cdc"
     stream: str = ""
     heartbeat_seconds: float = 60.0
+    # DMS does not capture TRUNCATE from PostgreSQL ("AWS DMS doesn't support change
+    # processing of TRUNCATE operations", PostgreSQL source limitations); neither does this
+    # capture unless asked (CDC_CAPTURE_TRUNCATE=1: a `truncate-table` control record, which
+    # only the local capture can send).
+    emit_truncate: bool = field(
+        default_factory=lambda: os.environ.get("CDC_CAPTURE_TRUNCATE", "") in ("1", "true")
+    )
 
     @property
     def publication(self) -> str:
@@ -127,14 +135,14 @@ class Capture:
     # ------------------------------------------------------------------ setup
 
     def _sql(self) -> psycopg.Connection[tuple[Any, ...]]:
-        return connect(self.cfg.source_dsn, autocommit=True, options=libpq_options())
+        return connect(self.cfg.source_dsn, autocommit=True, options=libpq_options(CAPTURE_GUCS))
 
     def _replication(self) -> Any:
         try:
             return psycopg2.connect(
                 self.cfg.source_dsn,
                 connection_factory=psycopg2.extras.LogicalReplicationConnection,
-                options=libpq_options(),
+                options=libpq_options(CAPTURE_GUCS),
                 connect_timeout=5,
             )
         except psycopg2.OperationalError as e:
@@ -363,7 +371,12 @@ class Capture:
 
     def _loop(self, repl: Any, cur: Any, stop: threading.Event, until_lsn: int | None) -> None:
         renderers: dict[int, TableRenderer] = {}
-        xid = record_id = final_lsn = 0
+        # stream-position, as DMS writes it: <LSN>.<n>.<LSN>. Ours: the transaction's first
+        # change LSN, the change's place among the transaction's decoded messages (BEGIN is 1,
+        # RELATION messages count: 3 for the first insert after a start, 2 for a lone update,
+        # as in published DMS output), and the change's own LSN. Consumers use only the LSNs
+        # (events/decode.py), never the middle number.
+        xid = record_id = messages = first_lsn = 0
         commit_ts = ""
         last_commit_end = 0
         unacked = 0
@@ -398,9 +411,11 @@ class Capture:
                 select.select([repl], [], [], 0.2)
                 continue
             m = pgoutput.decode(msg.payload)
+            messages += 1
             if isinstance(m, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
                 r = renderers[m.oid]
                 record_id += 1
+                first_lsn = first_lsn or msg.data_start
                 if isinstance(m, pgoutput.Insert):
                     op, values, old = "insert", m.new, None
                 elif isinstance(m, pgoutput.Update):
@@ -415,15 +430,14 @@ class Capture:
                         old,
                         xid=xid,
                         record_id=record_id,
-                        commit_lsn=final_lsn,
-                        change_lsn=msg.data_start,
+                        position=(first_lsn, messages, msg.data_start),
                         commit_ts=commit_ts,
                     )
                 )
                 self.stats.changes[r.contract.qualified] += 1
                 unacked += 1
             elif isinstance(m, pgoutput.Begin):
-                xid, final_lsn, record_id = m.xid, m.final_lsn, 0
+                xid, record_id, messages, first_lsn = m.xid, 0, 1, 0
                 commit_ts = iso_utc(m.commit_ts_us)
                 b.timestamp = now_iso()
             elif isinstance(m, pgoutput.Commit):
@@ -439,7 +453,15 @@ class Capture:
                 self._relation(renderers, m)
             elif isinstance(m, pgoutput.Truncate):
                 for oid in m.oids:
-                    self.sink.add(b.control(renderers[oid], "truncate-table"))
+                    if self.cfg.emit_truncate:
+                        self.sink.add(b.control(renderers[oid], "truncate-table"))
+                    else:
+                        log.warning(
+                            "TRUNCATE of %s is not captured, as AWS DMS does not capture it: "
+                            'install the truncate triggers (README, "TRUNCATE") or set '
+                            "CDC_CAPTURE_TRUNCATE=1 locally",
+                            renderers[oid].contract.qualified,
+                        )
         if last_commit_end:
             ack(last_commit_end)
 

@@ -12,7 +12,8 @@
  *     the top-level object), no duplicate key in the objects this code reads;
  *   - metadata.record-type "data", operation load/insert/update/delete, a known table;
  *     for insert/update/delete a stream-position of the fixed-width form
- *     XXXXXXXX/XXXXXXXX.<digits>.<...> and a commit-timestamp that is a string or null;
+ *     XXXXXXXX/XXXXXXXX.<digits>.XXXXXXXX/XXXXXXXX, a transaction-record-id that is an
+ *     integer below 2^32, and a commit-timestamp that is a string or null;
  *   - data is an object of contract columns only, each value of its column's JSON form
  *     (integers in range for int2/4/8, true/false for bool, strings for string-typed columns;
  *     null anywhere), the key present and not null;
@@ -30,7 +31,9 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { K_REFERENCE = 0, K_INT16 = 1, K_INT32 = 2, K_INT64 = 3, K_BOOL = 4, K_STRING = 5 };
+/* K_DECIMAL: numeric(p,s), a string or a JSON number (DMS may send either), kept as text */
+enum { K_REFERENCE = 0, K_INT16 = 1, K_INT32 = 2, K_INT64 = 3, K_BOOL = 4, K_STRING = 5, K_DECIMAL = 6 };
+#define TEXT_KIND(k) ((k) == K_STRING || (k) == K_DECIMAL)
 enum { OP_LOAD = 0, OP_INSERT = 1, OP_UPDATE = 2, OP_DELETE = 3 };
 #define MAX_COLUMNS 256
 #define MAX_DEPTH 512
@@ -463,6 +466,7 @@ typedef struct {
     size_t n;
     int state; /* 0 absent, 1 null, 2 value */
     int escaped;
+    int number; /* a JSON number kept as text (K_DECIMAL): no quotes around it */
     int64_t i;
 } Value;
 
@@ -492,8 +496,20 @@ static int meta_string(Cur *c, Str *out, int allow_null) {
 }
 
 typedef struct {
-    Str record_type, operation, schema, table, position, commit;
+    Str record_type, operation, schema, table, position, commit, record_id;
 } Meta;
+
+/* transaction-record-id: a non-negative JSON integer (its range is checked by parse_position). */
+static int meta_record_id(Cur *c, Str *out) {
+    ws(c);
+    if (c->p >= c->end || out->present || *c->p == '-') return -1;
+    out->present = 1;
+    out->s = c->p;
+    int is_int;
+    if (scan_number(c, &is_int) || !is_int) return -1;
+    out->n = (size_t)(c->p - out->s);
+    return 0;
+}
 
 static int parse_meta(Cur *c, Meta *m) {
     const unsigned char *k;
@@ -511,32 +527,45 @@ static int parse_meta(Cur *c, Meta *m) {
         else if (span_eq(k, kn, "table-name")) target = &m->table;
         else if (span_eq(k, kn, "stream-position")) target = &m->position, allow_null = 1;
         else if (span_eq(k, kn, "commit-timestamp")) target = &m->commit, allow_null = 1;
+        else if (span_eq(k, kn, "transaction-record-id")) {
+            if (meta_record_id(c, &m->record_id)) return -1;
+            continue;
+        }
         if (target ? meta_string(c, target, allow_null) : skip_value(c, 1)) return -1;
     } while ((r = next_member(c, '}')) > 0);
     return r;
 }
 
-/* `XXXXXXXX/XXXXXXXX.<record id>.<...>` → (commit LSN << 32) | record id, as decode.py's
- * version_of computes it: (hi << 64) | (lo << 32) | record id. */
-static int parse_position(const Str *pos, unsigned __int128 *out) {
+static int parse_lsn(const unsigned char *s, uint64_t *out) {
+    uint64_t v = 0;
+    for (int i = 0; i < 17; i++) {
+        if (i == 8) {
+            if (s[i] != '/') return -1;
+            continue;
+        }
+        int d = hexval(s[i]);
+        if (d < 0) return -1;
+        v = v * 16 + (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Only the fixed-width form DMS writes, `XXXXXXXX/XXXXXXXX.<digits>.XXXXXXXX/XXXXXXXX`, with a
+ * transaction-record-id below 2^32 → (the later LSN << 32) | transaction-record-id, as
+ * decode.py's version_of computes it (its docstring says why). Anything else: slow. */
+static int parse_position(const Str *pos, const Str *record_id, unsigned __int128 *out) {
     const unsigned char *s = pos->s;
     size_t n = pos->n;
-    if (pos->escaped || n <= 19 || s[8] != '/' || s[17] != '.') return -1;
-    uint64_t hi = 0, lo = 0, rec = 0;
-    for (int i = 0; i < 8; i++) {
-        int a = hexval(s[i]), b = hexval(s[9 + i]);
-        if (a < 0 || b < 0) return -1;
-        hi = hi * 16 + (uint64_t)a;
-        lo = lo * 16 + (uint64_t)b;
-    }
-    size_t i = 18;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (i - 18 >= 18) return -1; /* keep it well inside decimal128(38, 0) */
-        rec = rec * 10 + (uint64_t)(s[i] - '0');
-        i++;
-    }
-    if (i == 18 || i >= n || s[i] != '.') return -1;
-    *out = ((unsigned __int128)hi << 64) | ((unsigned __int128)lo << 32) | (unsigned __int128)rec;
+    if (pos->escaped || n < 37 || n > 54 || s[17] != '.' || s[n - 18] != '.') return -1;
+    for (size_t i = 18; i < n - 18; i++)
+        if (s[i] < '0' || s[i] > '9') return -1;
+    uint64_t first, last, rec = 0;
+    if (parse_lsn(s, &first) || parse_lsn(s + n - 17, &last)) return -1;
+    if (record_id->present != 1 || record_id->n > 10) return -1;
+    for (size_t i = 0; i < record_id->n; i++) rec = rec * 10 + (uint64_t)(record_id->s[i] - '0');
+    if (rec >= ((uint64_t)1 << 32)) return -1;
+    *out = ((unsigned __int128)(first > last ? first : last) << 32) | (unsigned __int128)rec;
     return 0;
 }
 
@@ -627,6 +656,10 @@ static int bind_fields(const Table *tb, const Field *fields, int count, Value *v
             case K_STRING:
                 if (f->type != T_STRING) return -1;
                 break;
+            case K_DECIMAL:
+                if (f->type != T_STRING && f->type != T_NUMBER) return -1;
+                v->number = f->type == T_NUMBER;
+                break;
             case K_BOOL:
                 if (f->type != T_TRUE && f->type != T_FALSE) return -1;
                 v->i = f->type == T_TRUE;
@@ -675,7 +708,7 @@ static int check_before(Cur *c, const Table *tb, const Value *vals) {
             const Value *v = &vals[i];
             const unsigned char *ds = v->s;
             size_t dn = v->n;
-            if (v->state == 2 && tb->cols[i].kind == K_STRING) ds--, dn += 2;
+            if (v->state == 2 && TEXT_KIND(tb->cols[i].kind) && !v->number) ds--, dn += 2;
             if ((size_t)(c->p - start) != dn || memcmp(start, ds, dn)) differs = 1;
         }
     } while ((r = next_member(c, '}')) > 0);
@@ -748,6 +781,7 @@ static int commit_row(Table *tb, int index, int op, unsigned __int128 version, c
                 break;
             }
             case K_STRING:
+            case K_DECIMAL:
                 r = put_string(&col->offsets, &col->values, row, v);
                 if (r) return r;
                 break;
@@ -839,7 +873,9 @@ static int decode_one(const Plan *plan, const unsigned char *raw, size_t len, in
     }
     if (!tb) return 0;
     unsigned __int128 version = 0;
-    if (op != OP_LOAD && (m.position.present != 1 || parse_position(&m.position, &version))) return 0;
+    if (op != OP_LOAD &&
+        (m.position.present != 1 || parse_position(&m.position, &m.record_id, &version)))
+        return 0;
 
     Value vals[MAX_COLUMNS];
     memset(vals, 0, sizeof(Value) * (size_t)tb->ncols);
@@ -915,7 +951,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         for (int i = 0; i < tb->ncols; i++) {
             Column *col = &tb->cols[i];
             PyObject *offsets;
-            if (col->kind == K_STRING) {
+            if (TEXT_KIND(col->kind)) {
                 offsets = buf_bytes(&col->offsets);
             } else {
                 offsets = Py_None;

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import Kind, char_length, decimal_precision_scale
-from consumers.events import pgarray
+from consumers.events import interval, pgarray
 from consumers.events.model import DELETE, ChangeEvent
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -87,10 +88,14 @@ def _int(bits: int) -> Callable[[Any], int]:
     def conv(v: Any) -> int:
         if isinstance(v, bool):
             raise ValueError(f"boolean {v} for an integer")
-        if isinstance(v, float):
-            if not v.is_integer():
+        if isinstance(v, float | Decimal):  # Decimal: an exactly decoded JSON number
+            try:
+                whole = int(v)  # DMS without UseLargeIntegerValue sends bigints as doubles
+            except (OverflowError, ValueError):
+                raise ValueError(f"{v} is not a whole number") from None
+            if whole != v:
                 raise ValueError(f"{v} is not a whole number")
-            v = int(v)  # DMS without UseLargeIntegerValue sends bigints as doubles
+            v = whole
         elif isinstance(v, str):
             v = int(v)
         if not isinstance(v, int) or not lo <= v <= hi:
@@ -106,12 +111,15 @@ def _decimal(col: Column) -> Callable[[Any], Decimal]:
 
     def conv(v: Any) -> Decimal:
         try:
-            d = Decimal(v) if isinstance(v, str) else Decimal(repr(v))
+            d = v if isinstance(v, Decimal) else Decimal(v if isinstance(v, str) else repr(v))
         except InvalidOperation:
             raise ValueError(f"{v!r} is not a decimal number") from None
         if not d.is_finite():
             raise ValueError(f"{v!r} is not a finite decimal")
-        q = d.quantize(quantum)
+        try:
+            q = d.quantize(quantum)
+        except InvalidOperation:  # more digits than the decimal context holds
+            raise ValueError(f"{v!r} has more than {precision} digits") from None
         if q != d:
             raise ValueError(f"{v!r} has more than {scale} decimal places")
         if len(q.as_tuple().digits) > precision:
@@ -122,7 +130,7 @@ def _decimal(col: Column) -> Callable[[Any], Decimal]:
 
 
 def _numeric(v: Any) -> str:
-    s = v if isinstance(v, str) else repr(v)
+    s = v if isinstance(v, str) else str(v) if isinstance(v, Decimal) else repr(v)
     try:
         Decimal(s)
     except InvalidOperation:
@@ -136,7 +144,7 @@ _FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 def _float(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError("boolean for a float")
-    if isinstance(v, int | float):
+    if isinstance(v, int | float | Decimal):
         return float(v)
     if isinstance(v, str) and v in _FLOAT_WORDS:
         return _FLOAT_WORDS[v]
@@ -179,25 +187,67 @@ def _time(v: Any) -> time:
     return time.fromisoformat(v)
 
 
+_FRACTION = re.compile(r"\.(\d{7,})")
+
+
+def _iso(v: Any) -> datetime:
+    """An ISO 8601 time (`T` or a space, any fraction): Python 3.11's fromisoformat would cut
+    a fraction beyond microseconds silently; PostgreSQL keeps microseconds, so digits beyond
+    them must be zeros, or the value is refused rather than altered."""
+    if not isinstance(v, str):
+        raise ValueError(f"{v!r} is not a time string")
+    m = _FRACTION.search(v)
+    if m and m.group(1)[6:].strip("0"):
+        raise ValueError(f"{v!r} is more precise than a microsecond")
+    return datetime.fromisoformat(v)
+
+
 def _timestamp(v: Any) -> datetime:
-    d = datetime.fromisoformat(v)
+    # DMS writes a timestamp without time zone with a `Z` ("2010-11-01T00:02:00.100000Z", and
+    # no fraction when it is zero): the source's wall-clock value, not an offset to apply
+    # (issue "Real AWS DMS", published DMS output). Any other zone is not DMS's: refused.
+    d = _iso(v[:-1] if isinstance(v, str) and v.endswith("Z") else v)
     if d.tzinfo is not None:
         raise ValueError(f"{v!r} has a time zone; the column is timestamp without time zone")
     return d
 
 
 def _timestamptz(v: Any) -> datetime:
-    d = datetime.fromisoformat(v.replace("Z", "+00:00") if isinstance(v, str) else v)
+    d = _iso(v.replace("Z", "+00:00") if isinstance(v, str) else v)
     if d.tzinfo is None:
         raise ValueError(f"{v!r} has no time zone; the column is timestamptz")
     return d.astimezone(UTC)
 
 
-def _bytes(v: Any) -> bytes:
+_HEX = re.compile(r"(?:0[xX])?((?:[0-9a-fA-F]{2})*)")
+
+
+def _hex(v: Any) -> bytes:
+    # DMS writes BLOB values (bytea) as hex, with a 0x prefix unless the Kinesis endpoint has
+    # NoHexPrefix (KinesisSettings.NoHexPrefix, AWS DMS API reference); either case of digits.
+    m = _HEX.fullmatch(v) if isinstance(v, str) else None
+    if m is None:
+        raise ValueError(
+            "bytea value is not hex (DMS writes binary as hex; set "
+            "CDC_BINARY_ENCODING=base64 only if your producer writes base64)"
+        )
+    return bytes.fromhex(m.group(1))
+
+
+def _base64(v: Any) -> bytes:
     try:
         return base64.b64decode(v, validate=True)
     except (binascii.Error, TypeError, ValueError):
-        raise ValueError("bytea value is not base64") from None
+        raise ValueError("bytea value is not base64 (CDC_BINARY_ENCODING=base64)") from None
+
+
+BINARY_ENCODINGS: dict[str, Callable[[Any], bytes]] = {"hex": _hex, "base64": _base64}
+
+
+def _interval(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"{v!r} is not an interval string")
+    return interval.canonical(v)
 
 
 def _text_array(v: Any) -> list[str | None]:
@@ -212,7 +262,9 @@ def _int_array(v: Any) -> list[int | None]:
     return [None if x is None else to_int(x) for x in items]
 
 
-def value_converter(col: Column) -> Callable[[Any], Any]:
+def value_converter(col: Column, binary: str = "hex") -> Callable[[Any], Any]:
+    """The value-by-value converter of a column; `binary` is how bytea values are encoded in
+    the records (Settings.binary_encoding)."""
     k = col.kind
     if k in (Kind.INT2, Kind.INT4, Kind.INT8):
         return _int({Kind.INT2: 16, Kind.INT4: 32, Kind.INT8: 64}[k])
@@ -227,7 +279,8 @@ def value_converter(col: Column) -> Callable[[Any], Any]:
         Kind.TIME: _time,
         Kind.TIMESTAMP: _timestamp,
         Kind.TIMESTAMPTZ: _timestamptz,
-        Kind.BYTEA: _bytes,
+        Kind.BYTEA: BINARY_ENCODINGS[binary],
+        Kind.INTERVAL: _interval,
         Kind.TEXT_ARRAY: _text_array,
         Kind.INT_ARRAY: _int_array,
     }
@@ -246,6 +299,8 @@ def check_strings(col: Column, arr: pa.Array) -> pa.Array:
     """A string column typed in bulk: cast (decimal, date, timestamp) or checked (numeric, uuid,
     enum, length). Raises when any value breaks the contract."""
     k = col.kind
+    if k is Kind.TIMESTAMP:  # DMS's `Z` on a naive timestamp (see _timestamp)
+        arr = pc.replace_substring_regex(arr, "Z$", "")
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
         return arr.cast(arrow_type(col))
     limit = char_length(col.sql_type)
@@ -261,22 +316,26 @@ def check_strings(col: Column, arr: pa.Array) -> pa.Array:
 
 def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
     k = col.kind
-    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY):
+    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY, Kind.INTERVAL):
         raise ValueError("typed value by value")
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
         return check_strings(col, pa.array(values, pa.string()))
+    if typ != pa.string() and any(type(v) is Decimal for v in values):
+        raise ValueError("exact numbers are typed value by value")  # Arrow would truncate
     arr = pa.array(values, typ)
     return check_strings(col, arr) if typ == pa.string() else arr
 
 
-def column_array(col: Column, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+def column_array(
+    col: Column, values: list[Any], binary: str = "hex"
+) -> tuple[pa.Array, dict[int, str]]:
     """The column as an Arrow array, and {row: reason} for values that break the contract."""
     typ = arrow_type(col)
     try:
         return _bulk(col, values, typ), {}
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
         pass
-    conv = value_converter(col)
+    conv = value_converter(col, binary)
     typed: list[Any] = []
     bad: dict[int, str] = {}
     for i, v in enumerate(values):
@@ -310,7 +369,11 @@ def commit_timestamps(values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
 
 
 def to_table(
-    contract: TableContract, events: Sequence[ChangeEvent], shard: str, batch_id: str = ""
+    contract: TableContract,
+    events: Sequence[ChangeEvent],
+    shard: str,
+    batch_id: str = "",
+    binary: str = "hex",
 ) -> tuple[pa.Table, dict[int, str]]:
     """The events as one Arrow table (rows with bad values removed), and {index: reason}."""
     names = [c.name for c in contract.columns]
@@ -319,7 +382,7 @@ def to_table(
     bad: dict[int, str] = {}
     arrays = []
     for col, values in zip(contract.columns, columns, strict=True):
-        arr, col_bad = column_array(col, list(values))
+        arr, col_bad = column_array(col, list(values), binary)
         for i, reason in col_bad.items():
             bad.setdefault(i, reason)
         if not col.nullable and arr.null_count:

@@ -47,17 +47,20 @@ log = logging.getLogger(__name__)
 
 # How the C code reads each kind: as an integer of that width, a JSON boolean, a string that
 # Arrow then casts or checks (columns.check_strings), or not at all (the reference types it).
-_INT16, _INT32, _INT64, _BOOL, _STRING, _REFERENCE = 1, 2, 3, 4, 5, 0
+# _DECIMAL: numeric(p,s), a string or a JSON number (DMS may send either), kept as its text.
+_INT16, _INT32, _INT64, _BOOL, _STRING, _DECIMAL, _REFERENCE = 1, 2, 3, 4, 5, 6, 0
 _STRING_KINDS = (
-    Kind.TEXT, Kind.NUMERIC, Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ,
-    Kind.INTERVAL, Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM,
+    Kind.TEXT, Kind.NUMERIC, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ,
+    Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM,
 )  # fmt: skip
+# Not here: INTERVAL, rewritten to one canonical spelling by the reference (events/interval.py).
 _C_KIND = {
     Kind.INT2: _INT16,
     Kind.INT4: _INT32,
     Kind.INT8: _INT64,
     Kind.BOOL: _BOOL,
     **dict.fromkeys(_STRING_KINDS, _STRING),
+    Kind.DECIMAL: _DECIMAL,
 }
 _OPERATIONS = pa.array([LOAD, "insert", "update", DELETE], pa.string())  # the C op codes
 _DECIMAL_VERSION = pa.decimal128(38, 0)
@@ -140,7 +143,7 @@ def _array(typ: pa.DataType, rows: int, *buffers: bytes | None) -> pa.Array:
 
 def _column(kind: int, typ: pa.DataType, rows: int, parts: tuple[bytes, bytes, Any]) -> pa.Array:
     validity, values, offsets = parts
-    if kind == _STRING:
+    if kind in (_STRING, _DECIMAL):
         return _array(pa.string(), rows, validity, offsets, values)
     if kind == _BOOL:
         return _array(pa.uint8(), rows, validity, values).cast(pa.bool_())

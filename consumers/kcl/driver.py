@@ -52,6 +52,7 @@ def processor_env(
         "CDC_BATCH_BUCKET": settings.batch_bucket,
         "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,
         "CDC_REGION": region,
+        "CDC_BINARY_ENCODING": settings.binary_encoding,
     }
     if endpoint_url:
         env["CDC_AWS_ENDPOINT_URL"] = endpoint_url

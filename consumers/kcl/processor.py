@@ -256,11 +256,12 @@ def build(settings: Settings | None = None) -> RecordProcessor:
     s3 = aws.client("s3", endpoint_url=endpoint, region=s.region)
     writer = BatchWriter(
         s3, s.batch_bucket, s.dead_letter_bucket, {c.qualified: c for c in contracts},
-        prefix=os.environ.get("CDC_BATCH_PREFIX", ""),
+        prefix=os.environ.get("CDC_BATCH_PREFIX", ""), binary_encoding=s.binary_encoding,
     )  # fmt: skip
     return RecordProcessor(
-        Decoder(contracts, str(Path(s.contracts_dir))), writer, FlushPolicy.from_env()
-    )
+        Decoder(contracts, str(Path(s.contracts_dir))), writer, FlushPolicy.from_env(),
+        fast=FastDecoder(contracts, enabled=s.fast_path),
+    )  # fmt: skip
 
 
 def tune_gc() -> None:

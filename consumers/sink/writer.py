@@ -103,6 +103,7 @@ class BatchWriter:
         *,
         attempts: int = 8,
         prefix: str = "",
+        binary_encoding: str = "hex",
     ) -> None:
         self.prefix = prefix  # e.g. "replays/<run>/": a replay's objects stay apart
         self.s3 = s3
@@ -110,6 +111,7 @@ class BatchWriter:
         self.dead_letter_bucket = dead_letter_bucket
         self.contracts = contracts
         self.attempts = attempts
+        self.binary_encoding = binary_encoding  # Settings.binary_encoding
 
     def dead_letter(
         self,
@@ -147,7 +149,9 @@ class BatchWriter:
             else:
                 events = list(batch.tables[table].rows.values())
                 contract = self.contracts[table]
-                arrow, bad = to_table(contract, events, shard, manifest.batch_id)
+                arrow, bad = to_table(
+                    contract, events, shard, manifest.batch_id, self.binary_encoding
+                )
                 dead = [(events[i], why) for i, why in sorted(bad.items())]
                 if dead and contract.keyless:
                     # A keyless update is two rows of one record (old row out, new row in): a
@@ -155,7 +159,9 @@ class BatchWriter:
                     poisoned = {e.sequence for e, _ in dead}
                     dead = list({e.sequence: (e, why) for e, why in reversed(dead)}.values())
                     kept = [e for e in events if e.sequence not in poisoned]
-                    arrow, _ = to_table(contract, kept, shard, manifest.batch_id)
+                    arrow, _ = to_table(
+                        contract, kept, shard, manifest.batch_id, self.binary_encoding
+                    )
                 for event, why in dead:
                     self._dead_event(shard, event, why, batch)
             if arrow.num_rows == 0:

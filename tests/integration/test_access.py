@@ -82,3 +82,61 @@ def test_access_show_lists_each_roles_columns():
     assert staff["cdc_analyst"] == ["staff_id", "department_id", "created_at", "last_updated"]
     assert staff["withheld from analysts (pii)"] == ["first_name", "last_name", "email_address"]
     assert "email_address" in staff["cdc_engineer"]
+
+
+def test_analyst_access_on_every_table_and_view(warehouse, contracts):
+    """For every contract table: each PII column is refused, each other column is readable,
+    the analyst view has exactly the non-PII columns; the full `analytics` views are refused
+    and every `analyst` star-schema view is readable. Real privileges, a real login role."""
+    dsn, analyst, _ = warehouse
+    with psycopg.connect(dsn) as admin:
+        views = {
+            (s, n)
+            for s, n in admin.execute(
+                "SELECT table_schema, table_name FROM information_schema.views "
+                "WHERE table_schema IN ('analytics', 'analyst')"
+            ).fetchall()
+        }
+    assert {n for s, n in views if s == "analytics"} >= {"fact_sales_order", "dim_staff"}
+    checked = 0
+    with as_user(dsn, analyst) as conn:
+        for c in contracts:
+            table = f'"{c.schema}"."{c.name}"'
+            for col in c.columns:
+                sql = f'SELECT "{col.name}" FROM {table} LIMIT 0'.encode()
+                if col.pii:
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(sql)
+                else:
+                    conn.execute(sql)
+                checked += 1
+            cur = conn.execute(f'SELECT * FROM "analyst"."{c.name}" LIMIT 0'.encode())
+            shown = [d.name for d in cur.description]
+            assert [n for n in shown if not n.startswith("_cdc_")] == [
+                col.name for col in c.columns if not col.pii
+            ], c.qualified
+        for schema, name in sorted(views):
+            sql = f'SELECT * FROM "{schema}"."{name}" LIMIT 0'.encode()
+            if schema == "analytics":
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(sql)
+            else:
+                conn.execute(sql)
+    assert checked == sum(len(c.columns) for c in contracts)
+    assert any(col.pii for c in contracts for col in c.columns)
+
+
+def test_analyst_views_hide_soft_deleted_rows(warehouse, contracts):
+    dsn, analyst, _ = warehouse
+    soft = next(c for c in contracts if c.delete_mode == "soft")
+    key = soft.primary_key[0]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for i, deleted in ((1, False), (2, True)):
+            conn.execute(
+                f'INSERT INTO "{soft.schema}"."{soft.name}" ("{key}", "_cdc_version", "_cdc_op", '
+                '"_cdc_loaded_at", "_cdc_deleted") VALUES (%s, 1, %s, now(), %s)'.encode(),
+                (i, "delete" if deleted else "insert", deleted),
+            )
+    with as_user(dsn, analyst) as conn:
+        rows = conn.execute(f'SELECT "{key}" FROM "analyst"."{soft.name}"'.encode()).fetchall()
+    assert rows == [(1,)]

@@ -208,13 +208,29 @@ def test_concurrent_loaders_never_apply_a_batch_twice(
         LocalWarehouse(empty_warehouse, contracts, s3, pipeline_run.bucket) for _ in range(2)
     ]
     loaders[0].bootstrap()
-    threads = [threading.Thread(target=w.run_once) for w in loaders]
+    errors: list[BaseException] = []
+
+    def load(w: LocalWarehouse) -> None:
+        try:
+            w.run_once()
+        except BaseException as e:  # surfaced below: a failed loader must fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in loaders]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    assert not any(t.is_alive() for t in threads), "a loader did not finish"
+    assert not errors, errors
     staged = sum(len(w.loads) for w in loaders)
     assert staged >= 12
+    # every (batch, table) the manifests name was applied exactly once, by one of them
+    expected = {(b, t) for t, files in _all_files(loaders[0]).items() for b, _ in files}
+    with psycopg.connect(empty_warehouse) as conn:
+        ledger = conn.execute("SELECT batch_id, table_name FROM cdc.load_ledger").fetchall()
+    assert len(ledger) == len(set(ledger)) == len(expected)
+    assert {(b, t) for b, t in ledger} == expected
     assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
 
 
@@ -474,10 +490,14 @@ def test_replay_during_live_traffic_converges(local_stack, stack_settings, contr
         replayer.start()
         writer = threading.Thread(target=Workload(source, seed=9).run, args=(200, stop, 6))
         writer.start()
-        time.sleep(4)  # cdc status while the pipeline runs
         from consumers import status
 
-        live = {t["table"]: t for t in status.tables(source, warehouse, contracts)}
+        deadline = time.monotonic() + 120  # cdc status while the pipeline runs
+        while True:  # (waits for the first load rather than a fixed time: the machine is shared)
+            live = {t["table"]: t for t in status.tables(source, warehouse, contracts)}
+            if live["public.sales_order"]["warehouse_rows"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert live["public.sales_order"]["warehouse_rows"] > 0
         assert live["public.sales_order"]["last_load"] is not None
         lag = status.shards(

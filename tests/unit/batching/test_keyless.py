@@ -37,6 +37,7 @@ def record(op, data, before=None, position="00000001/00000010.1.00000001/0000000
     meta = {
         "timestamp": "2026-01-01T00:00:00Z", "record-type": "data", "operation": op,
         "partition-key-type": "schema-table", "schema-name": "public", "table-name": "log",
+        "transaction-id": 5, "transaction-record-id": int(position.split(".")[1]),
         "commit-timestamp": "2026-01-01T00:00:00Z", "stream-position": position,
     }  # fmt: skip
     msg = {"data": data, **({"before-image": before} if before is not None else {})}
@@ -105,8 +106,8 @@ def test_capture_renders_the_old_row_and_schema_table_partitioning(dms):
     r = TableRenderer(dms, FULL, ["who", "n"])
     b = MessageBuilder(dms, "task")
     rec = b.change(
-        r, "update", [b"a", b"2"], [b"a", b"1"], xid=5, record_id=1, commit_lsn=16,
-        change_lsn=8, commit_ts="2026-01-01T00:00:00Z",
+        r, "update", [b"a", b"2"], [b"a", b"1"], xid=5, record_id=1, position=(8, 1, 8),
+        commit_ts="2026-01-01T00:00:00Z",
     )  # fmt: skip
     msg = orjson.loads(rec.data)
     assert msg["before-image"] == {"who": "a", "n": 1}
@@ -118,7 +119,7 @@ def test_capture_renders_the_old_row_and_schema_table_partitioning(dms):
     pk_only = dataclasses.replace(dms, before_image_filter="pk-only")
     rec = MessageBuilder(pk_only, "task").change(
         TableRenderer(pk_only, FULL, ["who", "n"]), "update", [b"a", b"2"], [b"a", b"1"],
-        xid=5, record_id=1, commit_lsn=16, change_lsn=8, commit_ts="2026-01-01T00:00:00Z",
+        xid=5, record_id=1, position=(8, 1, 8), commit_ts="2026-01-01T00:00:00Z",
     )  # fmt: skip
     assert orjson.loads(rec.data)["before-image"] == {}  # what DMS sends with pk-only
 

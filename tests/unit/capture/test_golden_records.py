@@ -5,7 +5,6 @@ Regenerate after an intended format change with CDC_UPDATE_GOLDEN=1 and review t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -13,6 +12,7 @@ import pytest
 
 from consumers.capture.messages import MessageBuilder, TableRenderer
 from consumers.capture.pgoutput import UNCHANGED, parse_lsn
+from tests import golden_files
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "records"
 ROW = [b"7", b"1 High St", None, b"Avon", b"Leeds", b"LS1 1AA", b"UK", b"0113 496 0000",
@@ -20,8 +20,8 @@ ROW = [b"7", b"1 High St", None, b"Avon", b"Leeds", b"LS1 1AA", b"UK", b"0113 49
 TXN = {
     "xid": 1140,
     "record_id": 2,
-    "commit_lsn": parse_lsn("2/7C007328"),
-    "change_lsn": parse_lsn("2/7C0072F0"),
+    # as in published DMS output: 00000002/7C007328.2.00000002/7C007328
+    "position": (parse_lsn("2/7C007328"), 2, parse_lsn("2/7C007328")),
     "commit_ts": "2024-07-29T00:58:44.886717Z",
 }
 
@@ -51,13 +51,17 @@ def _cases(dms, contracts):
 
 
 def test_records_match_their_golden_files(dms, contracts):
-    update = os.environ.get("CDC_UPDATE_GOLDEN") == "1"
     for name, record in _cases(dms, contracts):
-        path = GOLDEN / f"{name}.json"
-        if update:
-            path.write_bytes(record.data + b"\n")
-        assert path.exists(), f"missing golden file {path}: run with CDC_UPDATE_GOLDEN=1"
-        assert record.data + b"\n" == path.read_bytes(), name
+        golden_files.check(GOLDEN / f"{name}.json", record.data.decode() + "\n", name)
+
+
+def test_golden_files_are_never_rewritten_under_ci(monkeypatch):
+    monkeypatch.setenv("CDC_UPDATE_GOLDEN", "1")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="never rewritten in CI"):
+        golden_files.updating()
+    monkeypatch.delenv("CI")
+    assert golden_files.updating()
 
 
 @pytest.mark.parametrize(
@@ -82,11 +86,11 @@ def test_golden_shapes_follow_the_dms_examples(name, top, meta):
 
 def test_golden_values(dms, contracts):
     cases = {n: orjson.loads(r.data) for n, r in _cases(dms, contracts)}
-    assert cases["insert"]["metadata"]["stream-position"] == "00000002/7C007328.2.00000002/7C0072F0"
+    assert cases["insert"]["metadata"]["stream-position"] == "00000002/7C007328.2.00000002/7C007328"
     assert cases["insert"]["metadata"]["partition-key-value"] == "public.address.7"
     assert cases["update"]["before-image"] == {}
     assert cases["update-key-change"]["before-image"] == {"address_id": 6}
     assert "address_line_1" not in cases["update-unchanged-toast"]["data"]
     assert cases["delete"]["data"]["address_id"] == 7 and cases["delete"]["data"]["city"] is None
-    assert cases["load"]["data"]["created_at"] == "2024-01-02T03:04:05.600000"
+    assert cases["load"]["data"]["created_at"] == "2024-01-02T03:04:05.600000Z"
     assert cases["control-create-table"]["metadata"]["partition-key-type"] == "task-id"

@@ -26,5 +26,5 @@ def insert_record(currency_id: int, code: str = "GBP", *, record_id: int = 1) ->
     ]
     return b.change(
         _renderer("currency"), "insert", values, None, xid=10, record_id=record_id,
-        commit_lsn=0x100 + currency_id, change_lsn=0x100, commit_ts="2024-01-01T00:00:00.000000Z",
+        position=(0x100, 2, 0x100 + currency_id), commit_ts="2024-01-01T00:00:00.000000Z",
     ).data  # fmt: skip

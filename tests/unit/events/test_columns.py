@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
 from consumers.events.columns import arrow_schema, to_table
 from consumers.events.model import ChangeEvent
@@ -24,9 +25,9 @@ FULL = {
     "c_numeric_ps": "-123.000001", "c_numeric": "1.000000000000000000000000000001",
     "c_real": 0.1, "c_double": "-Infinity", "c_bool": True, "c_varchar": "ünï",
     "c_text": "x", "c_char": "ab   ", "c_date": "0001-01-01", "c_time": "23:59:59.999999",
-    "c_timestamp": "2024-02-29T12:00:00.000001", "c_timestamptz": "2024-02-29T18:29:59.500000Z",
-    "c_interval": "P1D", "c_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "c_json": "[]",
-    "c_jsonb": "{}", "c_bytea": base64.b64encode(b"\x00\xff").decode(),
+    "c_timestamp": "2024-02-29T12:00:00.000001Z", "c_timestamptz": "2024-02-29T18:29:59.500000Z",
+    "c_interval": "1 day", "c_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "c_json": "[]",
+    "c_jsonb": "{}", "c_bytea": "00ff",
     "c_text_array": '{a,"b c",NULL}', "c_int_array": "{1,NULL}", "c_mood": "ok",
 }  # fmt: skip
 
@@ -44,7 +45,7 @@ def test_every_type_zoo_value_is_typed_exactly(contracts):
     assert row["c_date"] == date(1, 1, 1) and row["c_time"] == time(23, 59, 59, 999999)
     assert row["c_timestamp"] == datetime(2024, 2, 29, 12, 0, 0, 1)
     assert row["c_timestamptz"] == datetime(2024, 2, 29, 18, 29, 59, 500000, tzinfo=UTC)
-    assert row["c_bytea"] == b"\x00\xff"
+    assert row["c_bytea"] == b"\x00\xff" and row["c_interval"] == "P1D"
     assert row["c_text_array"] == ["a", "b c", None] and row["c_int_array"] == [1, None]
     assert row["_cdc_version"] == Decimal(1) and row["_cdc_shard"] == "shard-1"
 
@@ -91,3 +92,76 @@ def test_array_literals():
     assert parse('{a,"b c",NULL,"\\"q\\"","x\\\\y"}') == ["a", "b c", None, '"q"', "x\\y"]
     assert parse("{}") == []
     assert pa.array([parse("{1,2}")]).to_pylist() == [["1", "2"]]
+
+
+def _typed(contracts, column: str, values: list, binary: str = "hex"):
+    """Each value alone (typed value by value when it is bad) and all together (in bulk)."""
+    zoo = _zoo(contracts)
+    events = [_event({"id": i, column: v}) for i, v in enumerate(values)]
+    table, bad = to_table(zoo, events, "s", binary=binary)
+    kept = dict(zip(table.column("id").to_pylist(), table.column(column).to_pylist(), strict=True))
+    return [kept.get(i) for i in range(len(values))], bad
+
+
+# Every spelling that real DMS output (or its documentation) allows, typed to one warehouse
+# value. Sources: tests/golden/dms/README.md.
+SPELLINGS = {
+    "c_timestamp": (
+        ["2010-11-01T00:02:00.100000Z", "2010-11-01T00:02:00.1Z", "2010-11-01 00:02:00.1",
+         "2010-11-01T00:02:00.100000", "2010-11-01T00:02:00.100000000Z"],
+        datetime(2010, 11, 1, 0, 2, 0, 100000),
+    ),
+    "c_timestamptz": (
+        ["2010-11-01T00:00:00Z", "2010-11-01 00:00:00Z", "2010-11-01T01:00:00+01:00",
+         "2010-11-01T00:00:00.000000Z"],
+        datetime(2010, 11, 1, tzinfo=UTC),
+    ),
+    "c_time": (["04:05:06.5", "04:05:06.500000"], time(4, 5, 6, 500000)),
+    "c_bytea": (["00ff", "00FF", "0x00ff", "0X00Ff"], b"\x00\xff"),
+    "c_interval": (["1 day 04:00:00", "P1DT4H", "1 day 4:00:00"], "P1DT4H"),
+    "c_numeric_ps": (
+        [Decimal("12.5"), "12.5", "12.500000", 12.5, Decimal("1.25E+1")], Decimal("12.500000")
+    ),
+    "c_numeric": ([Decimal("0.1000000000000000055511151231257827"),
+                   "0.1000000000000000055511151231257827"],
+                  "0.1000000000000000055511151231257827"),
+    "c_real": ([2.20000005, 2.2, Decimal("2.20000005")], 2.200000047683716),
+    "c_double": ([25, 25.0, Decimal("25")], 25.0),
+    "c_bool": ([True, "true"], True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("column", sorted(SPELLINGS))
+def test_every_dms_spelling_types_to_the_same_value(contracts, column):
+    spellings, expected = SPELLINGS[column]
+    typed, bad = _typed(contracts, column, spellings)
+    assert bad == {}
+    assert typed == [expected] * len(spellings)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("c_timestamp", "2010-11-01T00:00:00.123456789Z", "more precise than a microsecond"),
+        ("c_timestamp", "2010-11-01T00:00:00+02:00", "has a time zone"),
+        ("c_bytea", "AP8=", "not hex"),  # base64, when the setting says hex
+        ("c_bytea", "0x0", "not hex"),
+        ("c_interval", "1-2 3 4:05:06", "not an interval"),  # sql_standard style: refused
+        ("c_interval", "@ 1 day ago", "not an interval"),
+        ("c_interval", "2147483648 days", "out of range"),
+        ("c_numeric_ps", Decimal("1e400"), "digits"),
+        ("c_numeric_ps", Decimal("12.3456789"), "decimal places"),
+        ("c_int", Decimal("1.5"), "not a whole number"),
+    ],
+)
+def test_values_no_spelling_allows_are_dead_letters_with_the_reason(
+    contracts, column, value, reason
+):
+    typed, bad = _typed(contracts, column, [value])
+    assert typed == [None] and reason in bad[0] and column in bad[0]
+
+
+def test_base64_bytea_only_when_the_setting_says_so(contracts):
+    assert _typed(contracts, "c_bytea", ["AP8="], binary="base64") == ([b"\x00\xff"], {})
+    # hex text is valid base64 too: the setting decides, and verify catches a wrong one
+    assert _typed(contracts, "c_bytea", ["00ff"], binary="base64")[0] == [base64.b64decode("00ff")]

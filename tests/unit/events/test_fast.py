@@ -126,8 +126,8 @@ def workload(
         lsn = rng.choice([0x5000 + i, rng.randrange(0x1000, 0x9000)])  # mostly in order
         out.append(
             builder.change(
-                r, op, values, old, xid=i, record_id=rng.randrange(1, 4), commit_lsn=lsn,
-                change_lsn=lsn, commit_ts="2026-11-25T01:02:03.456789Z",
+                r, op, values, old, xid=i, record_id=rng.randrange(1, 4), position=(lsn, 2, lsn),
+                commit_ts="2026-11-25T01:02:03.456789Z",
             ).data
         )  # fmt: skip
     return out
@@ -235,7 +235,7 @@ def _zoo_record(contracts: list[TableContract], **changes: Any) -> bytes:
     raws = [r for r in workload(contracts, random.Random(3), 200) if b'"type_zoo"' in r]
     doc = orjson.loads(next(r for r in raws if b'"insert"' in r))
     for kind_typed_by_the_reference in ("c_real", "c_double", "c_time", "c_bytea",
-                                        "c_text_array", "c_int_array"):  # fmt: skip
+                                        "c_text_array", "c_int_array", "c_interval"):  # fmt: skip
         doc["data"][kind_typed_by_the_reference] = None
     for path, value in changes.items():
         part, field = path.split("__")
@@ -264,6 +264,14 @@ def _zoo_record(contracts: list[TableContract], **changes: Any) -> bytes:
         ({"data__id": None}, False),  # NULL key
         ({"data__id": ...}, False),  # missing key
         ({"metadata__stream-position": "1/2.3"}, False),  # not the fixed-width form
+        ({"metadata__stream-position": "00000002/7C007178.NOW"}, False),
+        ({"metadata__transaction-record-id": ...}, False),
+        ({"metadata__transaction-record-id": 2**32}, False),
+        ({"metadata__transaction-record-id": 1.0}, False),
+        ({"metadata__transaction-record-id": 2**32 - 1}, True),
+        ({"data__c_numeric_ps": 12.5}, True),  # numeric(p,s) as a JSON number (DMS may)
+        ({"data__c_numeric_ps": "12.5"}, True),
+        ({"data__c_numeric": 12.5}, False),  # unconstrained numeric: the reference, exactly
         ({"metadata__stream-position": ...}, False),
         ({"metadata__record-type": "control"}, False),
         ({"metadata__operation": "upsert"}, False),

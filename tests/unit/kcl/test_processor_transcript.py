@@ -38,14 +38,16 @@ def run(
     *,
     s3: FakeS3 | None = None,
     policy: FlushPolicy | None = None,
+    out: io.StringIO | None = None,
 ) -> tuple[list[dict[str, Any]], FakeS3, RecordProcessor]:
+    """`out` receives the processor's stdout; pass one to read it after the run raised."""
     s3 = s3 or FakeS3()
     writer = BatchWriter(s3, "b", "dl", {c.qualified: c for c in contracts}, attempts=2)
     proc = RecordProcessor(
         Decoder(contracts), writer, policy or FlushPolicy(max_rows=3, max_age_seconds=3600),
         backoff_seconds=0,
     )  # fmt: skip
-    out = io.StringIO()
+    out = out if out is not None else io.StringIO()
     text = "\n".join(orjson.dumps(m).decode() for m in lines) + "\n"
     kcl.KCLProcess(
         proc, input_file=io.StringIO(text), output_file=out, error_file=io.StringIO()
@@ -137,11 +139,40 @@ def test_invalid_state_is_fatal(contracts):
 
 
 def test_s3_failure_exits_without_checkpoint(contracts):
-    out_lines: list[dict[str, Any]] = []
-    s3 = FakeS3(fail=10**6)
-    with pytest.raises(SystemExit):
-        out_lines, _, _ = run([INIT, three_records()], contracts, s3=s3)
-    assert s3.objects == {} and out_lines == []
+    s3, out = FakeS3(fail=10**6), io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        run([INIT, three_records()], contracts, s3=s3, out=out)
+    assert exited.value.code not in (0, None)  # the daemon restarts it from the checkpoint
+    assert s3.objects == {}
+    actions = [orjson.loads(x) for x in out.getvalue().splitlines() if x.strip()]
+    assert actions == [status("initialize")]  # no checkpoint, no processRecords status
+
+
+class CheckpointWitness(io.StringIO):
+    """The processor's stdout: at the moment it writes a checkpoint request, note which
+    manifests are durably in S3."""
+
+    def __init__(self, s3: FakeS3) -> None:
+        super().__init__()
+        self.s3 = s3
+        self.manifests_at_checkpoint: list[list[str]] = []
+
+    def write(self, text: str) -> int:
+        if '"checkpoint"' in text:
+            self.manifests_at_checkpoint.append(self.s3.keys("manifests/"))
+        return super().write(text)
+
+
+def test_a_checkpoint_is_requested_only_after_its_manifest_is_in_s3(contracts):
+    s3 = FakeS3()
+    out = CheckpointWitness(s3)
+    more = process([record(4, insert_record(3)), record(5, insert_record(4))])
+    run([INIT, three_records(), reply("3"), more, {"action": "shutdownRequested"}, reply("5")],
+        contracts, s3=s3, out=out)  # fmt: skip
+    assert out.manifests_at_checkpoint == [
+        [f"manifests/{SHARD}/1-3.json"],
+        [f"manifests/{SHARD}/1-3.json", f"manifests/{SHARD}/4-5.json"],
+    ]
 
 
 def test_shutdown_requested_flushes_then_checkpoints(contracts):

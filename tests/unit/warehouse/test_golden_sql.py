@@ -6,7 +6,6 @@ Regenerate after an intended change with CDC_UPDATE_GOLDEN=1 and review the diff
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from consumers.contracts.model import parse_contract
 from consumers.errors import ContractError
 from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 from consumers.warehouse.plan import build_load
+from tests import golden_files
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "sql"
 DIALECTS = {"postgres": PostgresDialect(), "redshift": RedshiftDialect()}
@@ -66,10 +66,7 @@ def test_golden_sql(dialect, contracts):
     for name, (title, build) in scenarios(contracts).items():
         text = f"-- {title}\n" + "".join(f"{s};\n" for s in build(d))
         path = GOLDEN / dialect / f"{name}.sql"
-        if os.environ.get("CDC_UPDATE_GOLDEN") == "1":
-            path.write_text(text)
-        assert path.exists(), f"missing {path}: run with CDC_UPDATE_GOLDEN=1"
-        assert text == path.read_text(), f"{dialect}/{name}"
+        golden_files.check(path, text, f"{dialect}/{name}")
 
 
 def test_every_statement_parses_in_its_dialect(contracts):
