@@ -653,9 +653,18 @@ def load_cmd(
     duration: Annotated[
         float | None, typer.Option("--duration", help="Stop after N seconds (default: Ctrl-C).")
     ] = None,
+    retry_quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--retry-quarantined",
+            help="Make quarantined batches pending again first (after fixing their cause).",
+        ),
+    ] = False,
 ) -> None:
     """Apply pending batch manifests to the local warehouse with the load plans
-    (COPY + version-guarded MERGE, ledger in the same transaction)."""
+    (COPY + version-guarded MERGE, ledger in the same transaction). A table whose load fails
+    is reported and retried while the others go on; a batch the warehouse refuses for its
+    data is quarantined. Exits 1 when a table is still failing or a batch was quarantined."""
     import signal
     import threading
     import time
@@ -671,20 +680,34 @@ def load_cmd(
         s.batch_bucket,
     )  # fmt: skip
     wh.bootstrap()
+    if retry_quarantined:
+        typer.echo(f"released {wh.release_quarantined()} quarantined batch(es)")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     start = time.monotonic()
+    reported = 0
     while True:
-        for load in wh.run_once():
+        for load in wh.run_once(retry_now=once):
             typer.echo(
                 f"loaded {load.table}: {load.batches} batches, {load.staged_rows} rows staged, "
                 f"{load.seconds:.2f} s"
             )
+        for q in wh.quarantined[reported:]:
+            typer.echo(
+                f"quarantined batch {q.batch_id} of {q.table}: {q.failure.reason} (fix it, "
+                "then `cdc load --retry-quarantined`)",
+                err=True,
+            )
+        reported = len(wh.quarantined)
         if once or stop.wait(interval):
             break
         if duration is not None and time.monotonic() - start >= duration:
             break
+    for failing in wh.failures.values():
+        typer.echo(f"load failing: {failing.describe()}", err=True)
+    if wh.failures or wh.quarantined:
+        raise typer.Exit(1)
 
 
 @app.command("verify")

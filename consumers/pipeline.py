@@ -13,6 +13,7 @@ exact: that poll may predate the capture's last put.)
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,10 @@ from consumers.errors import TransientError
 from consumers.kcl.driver import Driver, DriverConfig, processor_env
 from consumers.local.stack import StackState
 from consumers.settings import Settings
+from consumers.warehouse.failures import Outcome, classify_postgres
 from consumers.warehouse.local import LocalWarehouse, TableLoad, percentile
+
+log = logging.getLogger("cdc.pipeline")
 
 APPLICATION = "totesys-cdc-consumer"
 FULL_LISTING_SECONDS = 15.0
@@ -115,7 +119,13 @@ class Pipeline:
             listing = time.monotonic() - last_listing >= FULL_LISTING_SECONDS
             if listing:
                 last_listing = time.monotonic()
-            self.warehouse.run_once(listing=listing)
+            try:  # a table's own failure never gets here: run_once reports and retries it
+                self.warehouse.run_once(listing=listing)
+            except Exception as e:
+                failure = classify_postgres(e)
+                if failure.outcome is not Outcome.TRANSIENT:
+                    raise
+                log.error("loader: %s; trying again", failure.reason)
 
     def start(self) -> None:
         self.warehouse.bootstrap()
@@ -150,7 +160,19 @@ class Pipeline:
         for t in self._threads[1:]:
             t.join(60)
         self.check()
-        self.warehouse.run_once(listing=True)  # every durable manifest, reported or not
+        self.warehouse.run_once(listing=True, retry_now=True)  # every durable manifest
+        # A table that failed transiently gets its retries (with their backoff) until the
+        # deadline; one that stays failing is reported, and `cdc verify` shows it.
+        deadline = time.monotonic() + timeout
+        while (
+            any(f.failure.outcome is Outcome.TRANSIENT for f in self.warehouse.failures.values())
+            and time.monotonic() < deadline
+        ):
+            wake = min(f.retry_at for f in self.warehouse.failures.values())
+            time.sleep(max(0.0, min(wake - time.monotonic(), deadline - time.monotonic())))
+            self.warehouse.run_once(listing=False)
+        for failing in self.warehouse.failures.values():
+            log.error("drain: %s is still failing: %s", failing.table, failing.describe())
 
     def stop(self) -> None:
         self._stop_capture.set()
@@ -212,8 +234,10 @@ class Pipeline:
                 for s, v in sorted(self.driver.views.items())
             )
             + f" | freshness p50 {secs(p50)} p99 {secs(p99)}"
+            + f" | quarantined batches {len(self.warehouse.quarantined)}"
         )
-        lines = [head, f"  {'table':24} {'source':>8} {'warehouse':>10}  last load"]
+        failing = [f"  FAILING {f.describe()}" for f in self.warehouse.failures.values()]
+        lines = [head, *failing, f"  {'table':24} {'source':>8} {'warehouse':>10}  last load"]
         now = time.time()
         for t in self.tables():
             last = (

@@ -2,6 +2,7 @@
 -- The local loader runs it itself (idempotent).
 CREATE SCHEMA IF NOT EXISTS "cdc";
 CREATE TABLE IF NOT EXISTS "cdc"."load_ledger" (batch_id varchar(256) NOT NULL, table_name varchar(256) NOT NULL, row_count bigint NOT NULL, started_at timestamptz NOT NULL, applied_at timestamptz NOT NULL, PRIMARY KEY (batch_id, table_name));
+CREATE TABLE IF NOT EXISTS "cdc"."load_quarantine" (batch_id varchar(256) NOT NULL, table_name varchar(256) NOT NULL, sqlstate varchar(5), reason varchar(4096) NOT NULL, quarantined_at timestamptz NOT NULL, PRIMARY KEY (batch_id, table_name));
 CREATE SCHEMA IF NOT EXISTS "cdc_meta";
 CREATE SCHEMA IF NOT EXISTS "public";
 CREATE TABLE IF NOT EXISTS "cdc_meta"."truncations" (

@@ -8,6 +8,12 @@ key's newest change (artie-labs/transfer does the same). Merging rules:
   carries them (an insert then an update that did not touch the big column);
 - a primary-key change also buffers a delete of the old key at the same version, so the old row
   goes even when a later change of the new key replaces the update in the buffer.
+A table without a primary key has no key to collapse by: every change is kept, once per change
+identity (a change's ordering version is unique, since it holds the commit LSN and the position
+in the transaction; a full-load row has version 0 and is identified by its Kinesis record), so
+a record delivered twice is buffered once. An update of a REPLICA IDENTITY FULL table becomes
+the removal of its old row (op `delete`, the before-image) and the addition of its new row
+(op `update`), both at the update's version; warehouse/plan.py applies them as a multiset.
 
 The processor stages records as they arrive (`stage`: raw bytes, sequence number, partition
 key, arrival time) and decodes them together at the flush (batching/resolve.py): the fast path
@@ -30,7 +36,7 @@ from itertools import accumulate
 import pyarrow as pa
 
 from consumers.errors import CdcError
-from consumers.events.model import DELETE, ChangeEvent, ControlEvent
+from consumers.events.model import DELETE, LOAD, ChangeEvent, ControlEvent
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ class TableBuffer:
         self.rows: dict[tuple[object, ...], ChangeEvent] = {}
 
     def add(self, e: ChangeEvent) -> None:
+        if not self.key_names:
+            self._add_keyless(e)
+            return
         old_key = e.old_key
         if old_key is not None:
             old = self.rows.get(old_key)
@@ -77,6 +86,17 @@ class TableBuffer:
                 )
             )
         self._put(e)
+
+    def _add_keyless(self, e: ChangeEvent) -> None:
+        if e.op == LOAD:
+            self.rows.setdefault(("load", e.sequence), e)
+            return
+        if e.before is not None:  # an update: remove the old row, add the new one
+            removal = replace(e, op=DELETE, values=e.before, before=None)
+            self.rows.setdefault(("-", e.version), removal)
+            self.rows.setdefault(("+", e.version), replace(e, before=None))
+            return
+        self.rows.setdefault(("-" if e.op == DELETE else "+", e.version), e)
 
     def _put(self, e: ChangeEvent) -> None:
         current = self.rows.get(e.key)
@@ -191,7 +211,7 @@ class ShardBatch:
         buf = self.tables.get(e.table)
         if buf is None:
             buf = self.tables[e.table] = TableBuffer(self.keys(e.table))
-        if e.old_key is None and e.key not in buf.rows:
+        if e.old_key is None and e.key not in buf.rows and buf.key_names:
             buf.rows[e.key] = e
         else:
             buf.add(e)

@@ -54,7 +54,9 @@ def resolve(
         reference(i)
     sequence_array: pa.Array | None = None
     for name, rows in tables.items():
-        if name not in demoted:
+        # A table without a primary key has no key to collapse by: the reference keeps each
+        # change (buffer.py), the fast path would keep one row.
+        if name not in demoted and rows.contract.primary_key:
             if sequence_array is None:
                 sequence_array = pa.array(sequences, pa.string())
             table = typed_table(rows, sequence_array, shard, batch.batch_id(shard))

@@ -158,7 +158,10 @@ def table_mappings(contracts: list[TableContract]) -> dict[str, Any]:
                 "rule-name": f"kinesis-{c.schema}-{c.name}",
                 "rule-action": "map-record-to-record",
                 "object-locator": {"schema-name": c.schema, "table-name": c.name},
-                "mapping-parameters": {"partition-key-type": "primary-key"},
+                # A table without a primary key can only be partitioned by its name.
+                "mapping-parameters": {
+                    "partition-key-type": "primary-key" if c.primary_key else "schema-table"
+                },
             }
         )
     return {"rules": rules}

@@ -15,6 +15,13 @@ PostgreSQL source. Decisions where DMS is undocumented, recorded here and in the
   present, so an absent column means "unchanged", never NULL.
 - `before-image` (ColumnFilter pk-only) holds the old primary key when the update changed it,
   and `{}` when it did not, as DMS does with REPLICA IDENTITY DEFAULT.
+- A table without a primary key has partition-key-type `schema-table` (what DMS emits for
+  change records without a key) and partition key `<schema>.<table>`, so all its changes share
+  one shard and keep their order; IncludePartitionValue adds no `partition-key-value` to them
+  (DMS KinesisSettings: "unless the partition type is schema-table-type"). Under REPLICA
+  IDENTITY FULL with ColumnFilter `all` (`non-lob`: LOB columns left out) its update's
+  `before-image` is the whole old row, which pgoutput sends ('O'); with `pk-only` it is `{}`
+  (no key columns), as DMS's.
 - TRUNCATE is not captured, as DMS does not capture it from PostgreSQL; CDC_CAPTURE_TRUNCATE=1
   makes this capture (and only it) emit a `truncate-table` control record.
 """
@@ -31,10 +38,11 @@ import orjson
 from consumers.capture.dms_config import DmsConfig
 from consumers.capture.pgoutput import UNCHANGED, TupleValue, format_lsn
 from consumers.capture.render import Converter, converter
-from consumers.contracts.model import TableContract
+from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import Kind, char_length, decimal_precision_scale, type_info
 
 MAX_PARTITION_KEY = 256  # Kinesis partition keys are at most 256 Unicode characters
+_LOB = frozenset({"NCLOB", "CLOB", "BLOB"})  # DMS's LOB data types (ColumnFilter non-lob)
 
 
 def iso_utc(unix_us: int) -> str:
@@ -80,6 +88,7 @@ class TableRenderer:
         self.key_names = contract.primary_key
         prefix = f"{contract.schema}.{contract.name}"
         self.key_prefix = prefix if cfg.partition_include_schema_table else ""
+        self.partition_key_type = "primary-key" if contract.primary_key else "schema-table"
 
     def data(self, values: Sequence[TupleValue]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -108,6 +117,17 @@ class TableRenderer:
             name: (self.converters[i](values[i]) if isinstance(values[i], bytes) else None)  # type: ignore[arg-type]
             for name, i in zip(self.key_names, self.key_index, strict=True)
         }
+
+    def before_image(self, old: Sequence[TupleValue] | None, column_filter: str) -> dict[str, Any]:
+        if old is None:
+            return {}
+        if self.contract.full_row_identity and column_filter in ("all", "non-lob"):
+            image = self.data(old)
+            if column_filter == "non-lob":
+                lob = {c.name for c in self.contract.columns if _is_lob(c)}
+                image = {k: v for k, v in image.items() if k not in lob}
+            return image
+        return self.key_image(old)
 
     def table_def(self) -> dict[str, Any]:
         cols: dict[str, Any] = {}
@@ -152,8 +172,8 @@ class MessageBuilder:
     def load(self, r: TableRenderer, values: Sequence[TupleValue]) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", "load", "primary-key")
-        if self.cfg.include_partition_value:
+        meta = self._metadata(r, "data", "load", r.partition_key_type)
+        if self.cfg.include_partition_value and r.key_names:
             meta = _with_partition_value(meta, key)
         msg = {"data": data, "metadata": meta}
         return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
@@ -172,8 +192,8 @@ class MessageBuilder:
     ) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", op, "primary-key")
-        if self.cfg.include_partition_value:
+        meta = self._metadata(r, "data", op, r.partition_key_type)
+        if self.cfg.include_partition_value and r.key_names:
             meta = _with_partition_value(meta, key)
         if self.cfg.include_transaction_details:
             meta["transaction-id"] = xid
@@ -186,7 +206,7 @@ class MessageBuilder:
         self.prev = (xid, record_id)
         msg: dict[str, Any] = {"data": data}
         if op == "update" and self.cfg.before_image:
-            msg[self.cfg.before_image_field] = r.key_image(old) if old is not None else {}
+            msg[self.cfg.before_image_field] = r.before_image(old, self.cfg.before_image_filter)
         msg["metadata"] = meta
         return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
 
@@ -208,3 +228,10 @@ def _with_partition_value(meta: dict[str, Any], value: str) -> dict[str, Any]:
         if k == "partition-key-type":
             out["partition-key-value"] = value
     return out
+
+
+def _is_lob(col: Column) -> bool:
+    # Unbounded text is a LOB to DMS too (see TableRenderer.table_def).
+    return type_info(col.kind).dms_type in _LOB or (
+        col.kind is Kind.TEXT and col.sql_type == "text"
+    )

@@ -88,6 +88,17 @@ class CaptureConfig:
         return f"{self.slot}_pub"
 
     @property
+    def insert_publication(self) -> str:
+        return f"{self.slot}_pub_inserts"
+
+    @property
+    def publications(self) -> str:
+        names = [self.publication]
+        if any(c.append_only and self.dms.selected(c.schema, c.name) for c in self.contracts):
+            names.append(self.insert_publication)
+        return ",".join(names)
+
+    @property
     def task_id(self) -> str:
         return f"local-{self.slot}"
 
@@ -171,20 +182,56 @@ class Capture:
                         "fix the contract or re-import it with `cdc contracts import`"
                     )
                 layouts[c.qualified] = cols
-            targets = ", ".join(
-                f"{quote_ident(c.schema)}.{quote_ident(c.name)}" for c in self.tables
-            )
-            pub = quote_ident(self.cfg.publication)
-            exists = conn.execute(
-                "SELECT 1 FROM pg_publication WHERE pubname = %s", (self.cfg.publication,)
-            ).fetchone()
-            verb = (
-                f"ALTER PUBLICATION {pub} SET TABLE"
-                if exists
-                else f"CREATE PUBLICATION {pub} FOR TABLE"
-            )
-            conn.execute(f"{verb} {targets}".encode())
+            for c in self.tables:
+                if c.full_row_identity:
+                    row = conn.execute(
+                        "SELECT relreplident FROM pg_class WHERE oid = to_regclass(%s)",
+                        (f"{quote_ident(c.schema)}.{quote_ident(c.name)}",),
+                    ).fetchone()
+                    if row is None or row[0] != "f":
+                        raise TerminalError(
+                            f"table {c.qualified} has no REPLICA IDENTITY FULL, which its "
+                            f'contract ("replica_identity": "full") needs: run ALTER TABLE '
+                            f"{c.qualified} REPLICA IDENTITY FULL, or re-import the contract"
+                        )
+            # An append-only table (no key, no REPLICA IDENTITY FULL) is published for inserts
+            # (and TRUNCATE) only: a publication that publishes its updates would make the
+            # source refuse them ("cannot update table ... because it does not have a replica
+            # identity and publishes updates"). DMS with pglogical puts such tables in an
+            # insert-only replication set, and ignores their updates and deletes.
+            keyed = [c for c in self.tables if not c.append_only]
+            inserts = [c for c in self.tables if c.append_only]
+            self._publish(conn, self.cfg.publication, keyed, "")
+            if inserts or self._exists(conn, self.cfg.insert_publication):
+                self._publish(
+                    conn,
+                    self.cfg.insert_publication,
+                    inserts,
+                    " WITH (publish = 'insert, truncate')",
+                )
         return layouts
+
+    @staticmethod
+    def _exists(conn: Any, publication: str) -> bool:
+        row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
+        return row.fetchone() is not None
+
+    def _publish(self, conn: Any, name: str, tables: list[TableContract], options: str) -> None:
+        """Create the publication, or make its tables exactly `tables` (possibly none)."""
+        pub = quote_ident(name)
+        listed = ", ".join(f"{quote_ident(c.schema)}.{quote_ident(c.name)}" for c in tables)
+        if not self._exists(conn, name):
+            scope = f" FOR TABLE {listed}" if listed else ""
+            conn.execute(f"CREATE PUBLICATION {pub}{scope}{options}".encode())
+        elif listed:
+            conn.execute(f"ALTER PUBLICATION {pub} SET TABLE {listed}".encode())
+        else:
+            for schema, table in conn.execute(
+                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+                (name,),
+            ).fetchall():
+                gone = f"{quote_ident(schema)}.{quote_ident(table)}"
+                conn.execute(f"ALTER PUBLICATION {pub} DROP TABLE {gone}".encode())
 
     def _state(self) -> dict[str, Any]:
         try:
@@ -305,7 +352,7 @@ class Capture:
                 decode=False,
                 options={
                     "proto_version": "1",
-                    "publication_names": self.cfg.publication,
+                    "publication_names": self.cfg.publications,
                     # Logical messages carry the heartbeat and drain markers (PostgreSQL 14+).
                     "messages": "true",
                 },

@@ -48,6 +48,6 @@ def source_ddl(contracts: list[TableContract]) -> list[str]:
             cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in c.primary_key)})")
         table = f"{quote_ident(c.schema)}.{quote_ident(c.name)}"
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} (\n  " + ",\n  ".join(cols) + "\n)")
-        if c.append_only:
+        if c.full_row_identity:
             statements.append(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
     return statements

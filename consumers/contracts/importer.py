@@ -42,6 +42,7 @@ JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.ord
 """
+_IDENTITY = "SELECT relreplident FROM pg_class WHERE oid = %s::regclass"
 _TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname
@@ -109,12 +110,23 @@ def import_contracts(
                         enum_symbols=symbols,
                     )
                 )
-            if not pk:
+            cur.execute(_IDENTITY, (regclass,))
+            identity = cur.fetchone()
+            full = not pk and identity is not None and identity[0] == "f"
+            if full:
+                warn(
+                    f"note: {schema}.{table} has no primary key and REPLICA IDENTITY FULL: "
+                    "imported with full-row identity (updates and deletes apply by the whole "
+                    "old row; duplicate rows are kept). On AWS the DMS endpoint needs "
+                    "PluginName test_decoding (pglogical does not support REPLICA IDENTITY FULL)"
+                )
+            elif not pk:
                 warn(
                     f"warning: {schema}.{table} has no primary key: imported as append-only "
-                    "(inserts only). To replicate its updates and deletes, add a primary key, "
-                    f"or run ALTER TABLE {schema}.{table} REPLICA IDENTITY FULL and keep it "
-                    "append-only in the contract"
+                    "(inserts only): its updates and deletes are NOT replicated, and `cdc "
+                    "verify` reports the table once one happens. To replicate them, add a "
+                    f"primary key, or run ALTER TABLE {schema}.{table} REPLICA IDENTITY FULL, "
+                    "then import it again"
                 )
             contracts.append(
                 TableContract(
@@ -122,7 +134,8 @@ def import_contracts(
                     name=table,
                     columns=tuple(columns),
                     primary_key=pk,
-                    append_only=not pk,
+                    append_only=not pk and not full,
+                    full_row_identity=full,
                 )
             )
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (truncate_log.QUALIFIED,))

@@ -5,7 +5,10 @@ with a few extra attributes that Avro ignores and we read:
 
 - record level: `namespace` is the PostgreSQL schema, `name` the table; `primary_key` (list of
   column names, in key order); `delete_mode` (`hard` deletes the warehouse row, `soft` keeps it
-  with `_cdc_deleted`); `append_only` (a table without a primary key: inserts only).
+  with `_cdc_deleted`); for a table without a primary key, either `append_only` (inserts only:
+  its updates and deletes are not replicated, as DMS ignores them for keyless tables) or
+  `"replica_identity": "full"` (the source table has REPLICA IDENTITY FULL: updates and deletes
+  apply by the whole old row, the DMS before-image with BeforeImageSettings ColumnFilter `all`).
 - field level: `sql_type` (the PostgreSQL type as in the source DDL, e.g. `numeric(10,2)`);
   `pii` (true for personal data: analysts never see it). A nullable column is the union
   `["null", T]` with `"default": null`.
@@ -50,10 +53,16 @@ class TableContract:
     delete_mode: DeleteMode = "hard"
     append_only: bool = False
     doc: str = ""
+    full_row_identity: bool = False  # keyless, REPLICA IDENTITY FULL at the source
 
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def keyless(self) -> bool:
+        """No primary key: rows are a multiset, loaded by change identity (warehouse/plan.py)."""
+        return not self.primary_key
 
     @cached_property
     def by_name(self) -> dict[str, Column]:
@@ -89,6 +98,8 @@ class TableContract:
         doc["delete_mode"] = self.delete_mode
         if self.append_only:
             doc["append_only"] = True
+        if self.full_row_identity:
+            doc["replica_identity"] = "full"
         doc["fields"] = fields
         return doc
 
@@ -165,14 +176,26 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
     if len(set(names)) != len(names):
         raise _fail(path, "duplicate column names", "remove the duplicates")
     append_only = bool(doc.get("append_only", False))
+    identity = doc.get("replica_identity", "default")
+    if identity not in ("default", "full"):
+        raise _fail(path, f"replica_identity {identity!r}", 'use "full" or leave it out')
+    full = identity == "full"
     pk = tuple(doc.get("primary_key") or ())
-    if not pk and not append_only:
+    if not pk and append_only == full:
         raise _fail(
             path,
-            "no primary_key",
-            "add one, or set REPLICA IDENTITY FULL at the source and mark the table "
-            '"append_only": true',
+            "no primary_key" if not full else 'both "append_only" and "replica_identity"',
+            'add a primary key; or mark the table "append_only": true (inserts only); or set '
+            'REPLICA IDENTITY FULL at the source and mark it "replica_identity": "full"',
         )
+    if pk and (full or append_only):
+        raise _fail(
+            path,
+            "a table with a primary_key is loaded by its key",
+            'remove "append_only" / "replica_identity" (or the primary_key)',
+        )
+    if not pk and doc.get("delete_mode", "hard") != "hard":
+        raise _fail(path, "a table without a primary key deletes rows", 'use "delete_mode": "hard"')
     for k in pk:
         if k not in names:
             raise _fail(path, f"primary key column {k!r} is not a field", "fix primary_key")
@@ -189,6 +212,7 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
         delete_mode=delete_mode,
         append_only=append_only,
         doc=doc.get("doc", ""),
+        full_row_identity=full,
     )
 
 

@@ -29,6 +29,12 @@ Rules (and why):
   starting `awsdms_`) arrive as control and data records; both are ignored and counted, never
   dead-lettered.
 - `before-image` whose key differs from `data`'s key marks a primary-key change.
+- A table without a primary key: an append-only contract takes inserts (and full-load rows)
+  only; an update or delete of it is a dead letter (DMS ignores them for keyless tables, so one
+  arriving means the source or the contract changed). Under `"replica_identity": "full"` an
+  update must carry the whole old row as its before-image (BeforeImageSettings ColumnFilter
+  `all`) and a delete the whole old row as its data; a column missing there is a dead letter,
+  since the row could not be found by it.
 - JSON numbers are parsed as binary floats by orjson; a record with a float in an exact column
   (numeric(p,s) as a JSON number, which DMS may send) is parsed again with every number kept
   exactly (Decimal), so no digit is lost.
@@ -208,13 +214,20 @@ class Decoder:
             raise DeadLetter(f"primary key of {schema}.{name} is NULL")
         unchanged: tuple[str, ...] = ()
         old_key = None
-        if op == UPDATE:
-            if table.toast_not_null and any(data.get(c, 0) is None for c in table.toast_not_null):
-                # NULL in a NOT NULL TOASTable column cannot be the value: it is DMS's NULL
-                # for a value the update left untouched (README, "Unchanged TOAST").
-                data = {
-                    k: v for k, v in data.items() if v is not None or k not in table.toast_not_null
-                }
+        if (
+            op == UPDATE
+            and table.toast_not_null
+            and any(data.get(c, 0) is None for c in table.toast_not_null)
+        ):
+            # NULL in a NOT NULL TOASTable column cannot be the value: it is DMS's NULL for a
+            # value the update left untouched (README, "Unchanged TOAST").
+            data = {k: v for k, v in data.items() if v is not None or k not in table.toast_not_null}
+        before_row = None
+        if not table.key and op in (UPDATE, DELETE):
+            before_row = _keyless_old_row(table, op, msg, data)
+            if op == UPDATE:
+                data = {**{c: before_row[c] for c in table.toast - data.keys()}, **data}
+        elif op == UPDATE:
             if len(data) < len(table.columns):
                 unchanged = tuple(sorted(table.toast - data.keys()))
             before = msg.get("before-image")
@@ -227,8 +240,9 @@ class Decoder:
         else:
             version, commit = version_of(meta), meta.get("commit-timestamp")
         return ChangeEvent(
-            table.name, op, key, data, version, sequence, commit, unchanged, old_key, raw
-        )
+            table.name, op, key, data, version, sequence, commit, unchanged, old_key, raw,
+            before_row if op == UPDATE else None,
+        )  # fmt: skip
 
     def _control(
         self, msg: dict[str, Any], meta: dict[str, Any], op: str, schema: str, name: str, seq: str
@@ -265,6 +279,30 @@ class Decoder:
         if op in ("rename-column", "rename-table", "column-type-change"):
             raise DeadLetter(f"{op} at the source for {schema}.{name}: update {table.where}")
         return ControlEvent(table.contract.qualified, op, seq, {})
+
+
+def _keyless_old_row(
+    table: _Table, op: str, msg: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    """The old row of an update or delete of a table without a primary key."""
+    if table.contract.append_only:
+        raise DeadLetter(
+            f"{op} of append-only table {table.name} (no primary key): it cannot be applied "
+            "without the old row: set REPLICA IDENTITY FULL at the source and mark "
+            f'{table.where} "replica_identity": "full"'
+        )
+    old = data if op == DELETE else msg.get("before-image")
+    if not isinstance(old, dict):
+        old = {}
+    missing = sorted(table.columns - old.keys())
+    if missing:
+        where = "data" if op == DELETE else "before-image"
+        raise DeadLetter(
+            f"{op} of {table.name} (no primary key, REPLICA IDENTITY FULL) lacks column(s) "
+            f"{', '.join(missing)} of the old row in its {where}: the row cannot be found "
+            "without them: set BeforeImageSettings ColumnFilter all and IncludeNullAndEmpty"
+        )
+    return old
 
 
 __all__ = ["DELETE", "Decoder", "version_of"]

@@ -26,6 +26,7 @@ class ChangeEvent:
     unchanged: tuple[str, ...] = ()  # columns the update left untouched (unchanged TOAST)
     old_key: tuple[Any, ...] | None = None  # the previous key, when an update changed it
     raw: bytes = b""  # the Kinesis record, kept for the dead-letter path until the flush
+    before: dict[str, Any] | None = None  # keyless REPLICA IDENTITY FULL update: the old row
 
 
 @dataclass(slots=True)

@@ -79,4 +79,32 @@ def freshness_metric(result: dict[str, Any]) -> str:
 
 def commit_watermark(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s3, cfg = _config(str(event.get("prefix", "")))
-    return {"watermark": planner.commit(s3, cfg, event["watermark"])}
+    result = planner.commit(s3, cfg, event["watermark"], event.get("results"))
+    print(load_failure_metrics(result), flush=True)
+    return result
+
+
+def load_failure_metrics(result: dict[str, Any]) -> str:
+    """EMF: TotesCdc/QuarantinedBatches (batches set aside for their data) and
+    TotesCdc/FailedTableLoads (tables that failed for another reason and hold the watermark),
+    with the tables and reasons in the same log line."""
+    doc = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRIC_NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": [
+                        {"Name": "QuarantinedBatches", "Unit": "Count"},
+                        {"Name": "FailedTableLoads", "Unit": "Count"},
+                    ],
+                }
+            ],
+        },
+        "QuarantinedBatches": len(result["quarantined"]),
+        "FailedTableLoads": len(result["held"]),
+        "quarantined": result["quarantined"],
+        "held": result["held"],
+    }
+    return orjson.dumps(doc).decode()

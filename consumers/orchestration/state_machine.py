@@ -6,10 +6,13 @@ it as is.
                      ▼
   LoadTables (Map, one item per table, MaxConcurrency tables at a time):
       ExecuteBatch (redshiftdata:batchExecuteStatement: the table's plan, one transaction)
-      ─▶ Wait ─▶ DescribeStatement ─▶ Finished? ─FINISHED─▶ Loaded
-                      ▲                   │ FAILED/ABORTED ─▶ TableFailed (Fail)
-                      └──── otherwise ────┘
-  ─▶ Commit (Lambda: advance the watermark) ─▶ Again? ─▶ Wait ─▶ Plan   (until max_iterations)
+      ─▶ Wait ─▶ DescribeStatement ─▶ Finished? ─FINISHED─▶ Loaded {table, failed: false}
+                      ▲                   │ FAILED/ABORTED ─▶ StatementFailed ─┐
+                      └──── otherwise ────┘                                    ▼
+      any task's error after its retries (Catch) ─────────────────────▶ TableFailed
+      TableFailed {table, batches, failed: true, error} ─▶ NotifyTable (SNS) ─▶ Reported
+  ─▶ Commit (Lambda: quarantine data failures, advance the watermark unless a table failed for
+     another reason) ─▶ Again? ─▶ Wait ─▶ Plan   (until max_iterations)
 
 Started with input {"prefix": "replays/<run>/"} it loads a replay's batches (`cdc replay
 --stage-only` prints that input) with a watermark of their own.
@@ -19,9 +22,18 @@ Database credentials: with `secret_arn` the Data API signs in with that secret; 
 `IAMR:<role name>`, which the warehouse bootstrap grants the `cdc_loader` role.
 
 Transient errors (Lambda throttling, Data API ActiveStatementsExceeded/InternalServer/
-Throttling) are retried with backoff; anything else is caught, published to SNS, and fails the
-execution. Within an execution each table is one Map item; across executions the plan's LOCK
-serializes loads of a table, so no two loads of one table ever run at once.
+Throttling) are retried with backoff. One table never fails the execution: a table whose load
+fails (its statement FAILED, or a task's error after its retries) is caught inside its Map
+item, published to SNS with the table and Redshift's error, and returned as a failed item,
+while the other items load. The Commit Lambda classifies each failure (warehouse/failures.py
+`classify_redshift`): a data failure quarantines that load's batches (records under
+`quarantine/` in the batch bucket, which the planner then leaves out; metric
+TotesCdc/QuarantinedBatches) and the watermark advances; any other failure holds the watermark,
+so the next round plans the table's batches again (the other tables' applied batches are
+skipped by the ledger) — retried every round, i.e. with the round's wait as backoff. Errors
+outside a table (planning, commit) still notify and fail the execution. Within an execution
+each table is one Map item; across executions the plan's LOCK serializes loads of a table, so
+no two loads of one table ever run at once.
 
 Freshness: an EventBridge schedule starts an execution every minute; each execution plans and
 loads, then waits `loop_wait_seconds` and plans again, `max_iterations` times (about a minute),
@@ -72,7 +84,7 @@ def definition(
     max_iterations: int = 5,
     max_concurrency: int = 4,
 ) -> dict[str, Any]:
-    load_table = {
+    load_table: dict[str, Any] = {
         "StartAt": "ExecuteBatch",
         "States": {
             "ExecuteBatch": {
@@ -113,15 +125,51 @@ def definition(
                             {"Variable": "$.status.Status", "StringEquals": "FAILED"},
                             {"Variable": "$.status.Status", "StringEquals": "ABORTED"},
                         ],
-                        "Next": "TableFailed",
+                        "Next": "StatementFailed",
                     },
                 ],
                 "Default": "WaitForStatement",
             },
-            "TableFailed": {"Type": "Fail", "Error": "LoadFailed", "CausePath": "$.status.Error"},
-            "Loaded": {"Type": "Succeed"},
+            "StatementFailed": {
+                "Type": "Pass",
+                "Parameters": {"Error": "LoadFailed", "Cause.$": "$.status.Error"},
+                "ResultPath": "$.error",
+                "Next": "TableFailed",
+            },
+            # The item's result: small (no SQL), so every table's fits in the Map's output.
+            "TableFailed": {
+                "Type": "Pass",
+                "Parameters": {
+                    "table.$": "$.table",
+                    "batches.$": "$.batches",
+                    "failed": True,
+                    "error.$": "$.error",
+                },
+                "Next": "NotifyTable",
+            },
+            "NotifyTable": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {
+                    "TopicArn": failure_topic_arn,
+                    "Subject": "totes-cdc: a table's warehouse load failed",
+                    "Message.$": "States.JsonToString($)",
+                },
+                "ResultPath": None,
+                "Retry": _retry(["States.ALL"], 2, 3),
+                "Next": "Reported",
+            },
+            "Reported": {"Type": "Succeed"},
+            "Loaded": {
+                "Type": "Pass",
+                "Parameters": {"table.$": "$.table", "failed": False},
+                "End": True,
+            },
         },
     }
+    item_catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TableFailed"}]
+    for name in ("ExecuteBatch", "DescribeStatement"):
+        load_table["States"][name]["Catch"] = item_catch
     return {
         "Comment": "totes-cdc: load pending batches into Redshift (COPY + version-guarded MERGE)",
         "StartAt": "Plan",
@@ -148,7 +196,7 @@ def definition(
                     "ProcessorConfig": {"Mode": "INLINE"},
                     **load_table,
                 },
-                "ResultPath": None,
+                "ResultPath": "$.results",
                 "Catch": CATCH_ALL,
                 "Next": "Commit",
             },
@@ -157,7 +205,11 @@ def definition(
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {
                     "FunctionName": commit_function_arn,
-                    "Payload": {"watermark.$": "$.watermark", "prefix.$": "$.prefix"},
+                    "Payload": {
+                        "watermark.$": "$.watermark",
+                        "prefix.$": "$.prefix",
+                        "results.$": "$.results",
+                    },
                 },
                 "ResultPath": None,
                 "Retry": _retry(LAMBDA_TRANSIENT, 2, 4),

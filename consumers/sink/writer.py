@@ -148,11 +148,22 @@ class BatchWriter:
                 arrow = batch.typed[table]
             else:
                 events = list(batch.tables[table].rows.values())
+                contract = self.contracts[table]
                 arrow, bad = to_table(
-                    self.contracts[table], events, shard, manifest.batch_id, self.binary_encoding
+                    contract, events, shard, manifest.batch_id, self.binary_encoding
                 )
-                for i, why in sorted(bad.items()):
-                    self._dead_event(shard, events[i], why, batch)
+                dead = [(events[i], why) for i, why in sorted(bad.items())]
+                if dead and contract.keyless:
+                    # A keyless update is two rows of one record (old row out, new row in): a
+                    # bad value in either dead-letters the record once, and neither half loads.
+                    poisoned = {e.sequence for e, _ in dead}
+                    dead = list({e.sequence: (e, why) for e, why in reversed(dead)}.values())
+                    kept = [e for e in events if e.sequence not in poisoned]
+                    arrow, _ = to_table(
+                        contract, kept, shard, manifest.batch_id, self.binary_encoding
+                    )
+                for event, why in dead:
+                    self._dead_event(shard, event, why, batch)
             if arrow.num_rows == 0:
                 continue
             key = f"{self.prefix}{DATA_PREFIX}/{table}/date={day}/{shard}/{first}-{last}.parquet"

@@ -12,6 +12,13 @@ Warehouse tables: the contract's columns plus
   _cdc_deleted    soft-delete tables: true once the row was deleted at the source
 Hard-delete tables keep the keys and versions of deleted rows in cdc."<schema>__<table>__deleted"
 so an older change arriving late (a replay, a duplicate) never brings a deleted row back.
+Tables without a primary key (a multiset of rows) also have
+  _cdc_row        the identity of the change that added the row: its ordering version, or
+                  `load:<shard>:<sequence>` for a full-load row (all of which have version 0)
+  _cdc_hash       md5 over every column's text: removals find their row by it
+and their tombstones table records, per applied removal, its version and the _cdc_row it
+removed (NULL when no row matched), so neither a removal nor the re-delivered addition of a
+removed row is ever applied twice.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from consumers.contracts.model import Column, TableContract
 from consumers.contracts.types import Kind, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
+# Batches whose load failed for a reason in their data (warehouse/failures.py): not retried
+# until released (`cdc load --retry-quarantined`).
+QUARANTINE = '"cdc"."load_quarantine"'
 # Parquet metadata columns, in file order (consumers/events/columns.py METADATA_FIELDS).
 STAGE_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_shard", "_cdc_sequence",
               "_cdc_batch", "_cdc_unchanged", "_cdc_old_key")  # fmt: skip
@@ -128,6 +138,9 @@ class PostgresDialect:
         ]
         if c.primary_key:
             cols.append(f"PRIMARY KEY ({', '.join(q(k) for k in c.primary_key)})")
+        else:
+            cols += ['"_cdc_row" varchar(256) NOT NULL', '"_cdc_hash" char(32) NOT NULL']
+            cols.append('PRIMARY KEY ("_cdc_row")')
         return cols
 
     def create_table(self, c: TableContract) -> str:
@@ -136,8 +149,34 @@ class PostgresDialect:
 
     def create_tombstones(self, c: TableContract) -> str:
         keys = [f"{q(k)} {self.column_type(c.column(k))} NOT NULL" for k in c.primary_key]
+        if c.keyless:
+            keys = ['"_cdc_row" varchar(256)']
         body = ", ".join([*keys, f'"_cdc_version" {self.VERSION} NOT NULL'])
         return f"CREATE TABLE IF NOT EXISTS {self.tombstones(c)} ({body})"
+
+    def keyless_indexes(self, c: TableContract) -> list[str]:
+        """Lookups a keyless table's load makes: a removal finds its row by hash; a change is
+        checked against the tombstones by version and by row."""
+        table, x = self.table(c), self.tombstones(c)
+        return [
+            f'CREATE INDEX IF NOT EXISTS {q(f"{c.name}__cdc_hash")} ON {table} ("_cdc_hash")',
+            f"CREATE INDEX IF NOT EXISTS {q(f'{c.schema}__{c.name}__deleted__version')} ON {x} "
+            '("_cdc_version")',
+            f"CREATE INDEX IF NOT EXISTS {q(f'{c.schema}__{c.name}__deleted__row')} ON {x} "
+            '("_cdc_row")',
+        ]
+
+    def value_text(self, col: Column, expr: str) -> str:
+        """`expr` as text, equal exactly when the values are equal (row hashes)."""
+        return f"CAST({expr} AS text)"
+
+    def row_hash(self, c: TableContract) -> str:
+        """md5 over each column's md5 (or `n` for NULL): unambiguous, and bounded in length
+        whatever the columns hold (Redshift's varchar stops at 65535 bytes)."""
+        parts = " || ".join(
+            f"COALESCE(MD5({self.value_text(col, q(col.name))}), 'n')" for col in c.columns
+        )
+        return f"MD5({parts})"
 
     def create_ledger(self) -> str:
         return (
@@ -147,14 +186,24 @@ class PostgresDialect:
             f"applied_at {self.TIMESTAMPTZ} NOT NULL, PRIMARY KEY (batch_id, table_name))"
         )
 
+    def create_quarantine(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {QUARANTINE} (batch_id varchar(256) NOT NULL, "
+            "table_name varchar(256) NOT NULL, sqlstate varchar(5), reason varchar(4096) "
+            f"NOT NULL, quarantined_at {self.TIMESTAMPTZ} NOT NULL, "
+            "PRIMARY KEY (batch_id, table_name))"
+        )
+
     def bootstrap(self, contracts: list[TableContract], access: bool = True) -> list[str]:
-        out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger()]
+        out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger(), self.create_quarantine()]
         for schema in sorted({c.schema for c in contracts}):
             out.append(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
         for c in contracts:
             out.append(self.create_table(c))
-            if c.delete_mode == "hard" and c.primary_key:
+            if c.delete_mode == "hard":
                 out.append(self.create_tombstones(c))
+            if c.keyless:
+                out += self.keyless_indexes(c)
         schemas = ", ".join(q(x) for x in ["cdc", *sorted({c.schema for c in contracts})])
         for role, privileges in ROLES.items():
             out.append(self.create_role(role))
@@ -271,6 +320,20 @@ class RedshiftDialect(PostgresDialect):
         if col.kind is Kind.TEXT and col.sql_type == "text":
             return self.TEXT
         return super().column_type(col)
+
+    def keyless_indexes(self, c: TableContract) -> list[str]:
+        return []  # Redshift has no indexes (sort and distribution keys instead)
+
+    def value_text(self, col: Column, expr: str) -> str:
+        # SUPER and VARBYTE do not CAST to VARCHAR; neither does BOOLEAN (Redshift's CAST
+        # and CONVERT functions: "You can't cast a BOOLEAN to a character type").
+        if self.TYPES.get(col.kind) == "super":
+            return f"JSON_SERIALIZE({expr})"
+        if col.kind is Kind.BYTEA:
+            return f"FROM_VARBYTE({expr}, 'hex')"
+        if col.kind is Kind.BOOL:
+            return f"CASE WHEN {expr} THEN 'true' WHEN NOT {expr} THEN 'false' END"
+        return f"CAST({expr} AS varchar(65535))"
 
     def now(self) -> str:
         return "GETDATE()"

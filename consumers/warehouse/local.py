@@ -2,19 +2,34 @@
 
 The plan's COPY step reads the batches' Parquet objects from S3 (pyarrow) and streams them into
 `COPY stage FROM STDIN (FORMAT csv)`; every other step is the plan's SQL as is, all in one
-transaction. Pending work = manifest files whose (batch, table) is not in the ledger.
+transaction. Pending work = manifest files whose (batch, table) is neither in the ledger nor in
+quarantine.
+
+One table never blocks the others: each table's load is tried on its own, and a failure is
+classified (warehouse/failures.py), logged and kept in `failures` (the live view and `cdc load`
+show it) while the other tables go on loading:
+- data (a value the warehouse refuses): the table's batches are tried one by one, and each
+  batch that fails for its data is quarantined: a row in cdc.load_quarantine and an object
+  `quarantine/<table>/<batch id>.json` (reason, SQLSTATE, its Parquet keys) beside the batches
+  in the batch bucket, as on AWS (orchestration/planner.py); the table goes on with its later
+  batches;
+- transient (a lock held longer than `lock_timeout_ms` included), or blocked (not the data's
+  fault: a missing table, a privilege): the table is retried after a backoff that doubles per
+  failure (0.5 s up to a minute); its batches stay pending, so nothing is lost or reordered.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,9 +40,39 @@ from consumers.capture.render import libpq_options
 from consumers.contracts.model import TableContract
 from consumers.db import connect
 from consumers.sink.writer import MANIFEST_PREFIX, BatchManifest
-from consumers.warehouse.dialect import LEDGER, PostgresDialect, q
+from consumers.warehouse.dialect import LEDGER, QUARANTINE, PostgresDialect, q
+from consumers.warehouse.failures import LoadFailure, Outcome, classify_postgres
 from consumers.warehouse.plan import COPY_STEP, build_load
 from consumers.warehouse.truncate import TruncationLog
+
+log = logging.getLogger("cdc.loader")
+QUARANTINE_PREFIX = "quarantine"
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass
+class TableFailure:
+    """A table whose last load failed: why, how often in a row, and when to try again."""
+
+    table: str
+    failure: LoadFailure
+    attempts: int
+    retry_at: float  # time.monotonic()
+
+    def describe(self) -> str:
+        state = f" SQLSTATE {self.failure.sqlstate}" if self.failure.sqlstate else ""
+        return (
+            f"{self.table}: {self.failure.outcome.value}{state}, {self.attempts} attempt(s): "
+            f"{self.failure.reason}"
+        )
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    table: str
+    batch_id: str
+    failure: LoadFailure
+    keys: tuple[str, ...]
 
 
 @dataclass
@@ -83,6 +128,7 @@ class LocalWarehouse:
         *,
         prefix: str = "",
         into_schema: str | None = None,
+        lock_timeout_ms: int = 10_000,
     ) -> None:
         """`prefix`: where the batches are (a replay's own); `into_schema`: load the tables
         into this schema instead of the source's (a rebuild beside the live tables)."""
@@ -100,9 +146,18 @@ class LocalWarehouse:
         self.truncations = TruncationLog.of(self.contracts)
         self.manifests: dict[str, BatchManifest] = {}  # immutable once written: cached
         self.loads: list[TableLoad] = []
+        # A table locked by someone else (a long query, another loader) fails its load with
+        # 55P03 after this long, a transient failure retried later, instead of holding up
+        # every table behind it.
+        self.lock_timeout_ms = lock_timeout_ms
+        self.failures: dict[str, TableFailure] = {}
+        self.quarantined: list[Quarantined] = []  # by this loader, in order
+        self.failed_loads = 0  # every failed attempt (a counter, like a metric)
+        self.unmatched_removals = 0  # keyless tables: removals that found no row
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
-        return connect(self.dsn, "warehouse", options=libpq_options(), **kwargs)
+        options = f"{libpq_options()} -c lock_timeout={self.lock_timeout_ms}"
+        return connect(self.dsn, "warehouse", options=options, **kwargs)
 
     def bootstrap(self) -> None:
         with self.connect(autocommit=True) as conn:
@@ -134,12 +189,14 @@ class LocalWarehouse:
         """table → [(batch id, Parquet key)] not yet applied, in shard/sequence order.
         `listing=False` uses only the manifests already known (see add_manifests)."""
         manifests = self._manifests(listing)
+        ids = [m.batch_id for m in manifests]
         with self.connect() as conn:
             applied = {
                 (b, t)
+                for table in (LEDGER, QUARANTINE)
                 for b, t in conn.execute(
-                    f"SELECT batch_id, table_name FROM {LEDGER} WHERE batch_id = ANY(%s::text[])",
-                    ([m.batch_id for m in manifests],),
+                    f"SELECT batch_id, table_name FROM {table} WHERE batch_id = ANY(%s::text[])",
+                    (ids,),
                 )
             }
         work: dict[str, list[tuple[str, str]]] = {}
@@ -170,6 +227,15 @@ class LocalWarehouse:
                 else:
                     if step.name == "ledger":
                         _fault_point_before_ledger()
+                    if step.name == "cleanup-pairs":
+                        cur.execute('SELECT count(*) FROM "pairs" WHERE "_cdc_row" IS NULL')
+                        row = cur.fetchone()
+                        if row and row[0]:
+                            self.unmatched_removals += int(row[0])
+                            log.warning(
+                                "%s: %d removal(s) found no row (their rows were never loaded: "
+                                "a quarantined batch?)", table, row[0],
+                            )  # fmt: skip
                     if step.name == "cleanup-latest":
                         # Commit times as a histogram: bounded by transactions, not rows.
                         cur.execute(
@@ -187,9 +253,129 @@ class LocalWarehouse:
         self.loads.append(load)
         return load
 
-    def run_once(self, listing: bool = True) -> list[TableLoad]:
+    def run_once(self, listing: bool = True, *, retry_now: bool = False) -> list[TableLoad]:
+        """Load every table with pending batches, each on its own: a failing table is reported
+        and retried later (after its backoff, or now with `retry_now`), never stopping the
+        others."""
         work = self.pending(listing)
-        return [self.load_table(t, files) for t, files in sorted(work.items())]
+        loads = []
+        for table, files in sorted(work.items()):
+            failing = self.failures.get(table)
+            if failing and not retry_now and time.monotonic() < failing.retry_at:
+                continue
+            try:
+                loads.append(self.load_table(table, files))
+            except Exception as e:  # classified, reported and retried: never swallowed
+                failure = classify_postgres(e)
+                if failure.outcome is Outcome.DATA:
+                    loads += self._isolate(table, files, failure)
+                else:
+                    self._failed(table, failure)
+            else:
+                self._recovered(table)
+        return loads
+
+    def _failed(self, table: str, failure: LoadFailure) -> None:
+        self.failed_loads += 1
+        attempts = self.failures[table].attempts + 1 if table in self.failures else 1
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempts - 1))
+        self.failures[table] = TableFailure(table, failure, attempts, time.monotonic() + delay)
+        log.error(
+            "load of %s failed; other tables go on; retry in %.1f s",
+            self.failures[table].describe(), delay,
+        )  # fmt: skip
+
+    def _recovered(self, table: str) -> None:
+        if self.failures.pop(table, None) is not None:
+            log.warning("load of %s succeeded again", table)
+
+    def _isolate(
+        self, table: str, files: list[tuple[str, str]], failure: LoadFailure
+    ) -> list[TableLoad]:
+        """A data failure: find the batches it comes from by loading them one at a time (in
+        order), quarantine those, and apply the rest."""
+        batches: dict[str, list[tuple[str, str]]] = {}
+        for batch, key in files:
+            batches.setdefault(batch, []).append((batch, key))
+        if len(batches) == 1:
+            self._quarantine(table, next(iter(batches)), files, failure)
+            self._recovered(table)
+            return []
+        loads = []
+        for batch, batch_files in batches.items():
+            try:
+                loads.append(self.load_table(table, batch_files))
+            except Exception as e:  # classified like the whole load's failure
+                again = classify_postgres(e)
+                if again.outcome is not Outcome.DATA:
+                    self._failed(table, again)  # the rest waits for the retry
+                    return loads
+                self._quarantine(table, batch, batch_files, again)
+        self._recovered(table)
+        return loads
+
+    def _quarantine(
+        self, table: str, batch: str, files: list[tuple[str, str]], failure: LoadFailure
+    ) -> None:
+        target = self.contracts[table].qualified
+        keys = tuple(k for _, k in files)
+        now = datetime.now(UTC)
+        # The record on S3 first: if the row below is not written, the batch is tried again.
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=f"{QUARANTINE_PREFIX}/{target}/{batch}.json",
+            Body=orjson.dumps(
+                {"table": target, "batch_id": batch, "outcome": failure.outcome.value,
+                 "sqlstate": failure.sqlstate, "reason": failure.reason,
+                 "files": [{"key": k, "bytes": self._size(k)} for k in keys],
+                 "quarantined_at": now.isoformat(),
+                 "retry": "fix the cause, then `cdc load --retry-quarantined`"}
+            ),
+            ContentType="application/json",
+        )  # fmt: skip
+        with self.connect() as conn:
+            conn.execute(
+                f"INSERT INTO {QUARANTINE} (batch_id, table_name, sqlstate, reason, "
+                "quarantined_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (batch, target, failure.sqlstate, failure.reason, now),
+            )
+        self.failed_loads += 1
+        self.quarantined.append(Quarantined(target, batch, failure, keys))
+        log.error(
+            "quarantined batch %s of %s (%s%s): %s; later batches go on; fix the cause, then "
+            "`cdc load --retry-quarantined`",
+            batch, target, failure.outcome.value,
+            f" SQLSTATE {failure.sqlstate}" if failure.sqlstate else "", failure.reason,
+        )  # fmt: skip
+
+    def quarantine(self) -> list[tuple[str, str, str | None, str]]:
+        """(table, batch id, SQLSTATE, reason) of every quarantined batch."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT table_name, batch_id, sqlstate, reason FROM {QUARANTINE} "
+                "ORDER BY quarantined_at, batch_id"
+            ).fetchall()
+        return [(str(t), str(b), s, str(r)) for t, b, s, r in rows]
+
+    def _size(self, key: str) -> int:
+        return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
+    def release_quarantined(self, tables: list[str] | None = None) -> int:
+        """Make quarantined batches pending again (after the cause was fixed); returns how
+        many. Their S3 records go too (the loader logged them when they were made)."""
+        released = [
+            (t, b) for t, b, _, _ in self.quarantine() if not tables or t in tables
+        ]  # fmt: skip
+        with self.connect() as conn, conn.transaction():
+            for table, batch in released:
+                conn.execute(
+                    f"DELETE FROM {QUARANTINE} WHERE table_name = %s AND batch_id = %s",
+                    (table, batch),
+                )
+                self.s3.delete_object(
+                    Bucket=self.bucket, Key=f"{QUARANTINE_PREFIX}/{table}/{batch}.json"
+                )
+        return len(released)
 
     def row_counts(self) -> dict[str, int]:
         out = {}

@@ -20,6 +20,8 @@ is half-applied, the batches stay pending, and the next run retries them):
   ledger     record the applied batches, in the same transaction as the MERGE
 Redshift's MERGE allows one WHEN MATCHED (no extra condition) and one WHEN NOT MATCHED, and needs
 source rows unique per key: `latest` guarantees that, and `guard` replaces a MATCHED condition.
+
+A table without a primary key is a multiset of rows and has its own plan (`build_keyless_load`).
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def build_load(
 ) -> LoadPlan:
     """`truncations`: the warehouse's truncate log, when the contracts have one
     (warehouse/truncate.py: its steps, and why they keep any load order right)."""
-    if not c.primary_key:
-        raise ValueError(f"{c.qualified} is append-only: it has no load plan by key yet")
+    if c.keyless:
+        return build_keyless_load(
+            d, c, manifest_url=manifest_url, iam_role=iam_role, truncations=truncations
+        )
     target = d.table(c)
     cols = [col.name for col in c.columns]
     keys = ", ".join(q(k) for k in c.primary_key)
@@ -92,11 +96,7 @@ def build_load(
             f'AS s WHERE "_cdc_rank" = 1',
         ),
     ]
-    source = (
-        next((s for s, t in truncations.tables.items() if t == c), None) if truncations else None
-    )
-    if truncations and source:
-        steps.append(Step("truncated", truncations.drop_truncated(d, source)))
+    steps += _truncated(d, c, truncations)
     is_log = truncations is not None and truncations.log == c
     if truncations and is_log:
         steps.insert(0, Step("lock-truncated-tables", truncations.lock_tables(d)))
@@ -276,5 +276,135 @@ def build_load(
         ),
         Step("cleanup-stage", d.drop_temp("stage")),
         Step("cleanup-latest", d.drop_temp("latest")),
+    ]
+    return LoadPlan(c.qualified, d.name, steps)
+
+
+def _truncated(d: PostgresDialect, c: TableContract, log: TruncationLog | None) -> list[Step]:
+    """Drop `latest` keys older than the table's last TRUNCATE (warehouse/truncate.py)."""
+    source = next((s for s, t in log.tables.items() if t == c), None) if log else None
+    return [Step("truncated", log.drop_truncated(d, source))] if log and source else []
+
+
+# A staged change's identity: its ordering version (commit LSN and position in the transaction:
+# unique per change), or its Kinesis record for a full-load row (version 0 for all of them).
+_ROW_ID = (
+    'CASE WHEN "_cdc_version" = 0 THEN \'load:\' || "_cdc_shard" || \':\' || "_cdc_sequence" '
+    'ELSE CAST("_cdc_version" AS varchar(40)) END'
+)
+_REMOVAL = "\"_cdc_op\" = 'delete'"
+_ADDITION = "\"_cdc_op\" <> 'delete'"
+
+
+def build_keyless_load(
+    d: PostgresDialect,
+    c: TableContract,
+    *,
+    manifest_url: str = "",
+    iam_role: str = "",
+    truncations: TruncationLog | None = None,
+) -> LoadPlan:
+    """The load of a table without a primary key, as one transaction. Staged rows are additions
+    (full-load rows, inserts, an update's new row) and removals (op `delete`: a delete's old row,
+    an update's old row; only under REPLICA IDENTITY FULL). Every change is applied once:
+
+      lock, stage, skip  as for keyed tables (the ledger skips applied batches)
+      latest    one row per change identity and kind: the same change delivered twice (a
+                Kinesis record read again into another batch, a producer retry) counts once
+      truncated changes older than the table's last TRUNCATE (warehouse/truncate.py)
+      guard     drop additions whose row is stored, or was stored and removed (tombstones), and
+                removals already applied (tombstones, by version)
+      pairs     pair the k-th removal of a row value with the k-th row holding that value
+                (stored rows first, then this load's additions): rows with equal values are
+                interchangeable, so this is the multiset difference
+      remove    delete the paired rows (stored ones, and additions cancelled within the load)
+      tombstones  record each removal with the row it removed; a removal that found no row
+                (its addition was never loaded: see "Quarantine" in the README) is recorded
+                with NULL, and counted by the loader
+      insert    the remaining additions, with their identity and value hash
+      ledger    record the applied batches, in the same transaction
+    """
+    target, tomb = d.table(c), d.tombstones(c)
+    cols = [col.name for col in c.columns]
+    picked = ", ".join(q(n) for n in cols)
+    meta = '"_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_batch", "_cdc_row"'
+    steps = [
+        Step("lock", d.lock(c)),
+        Step("stage-drop", d.drop_temp("stage")),
+        Step("stage-create", d.create_stage(c)),
+        Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
+        Step(
+            "skip",
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '
+            f"WHERE table_name = {lit(c.qualified)})",
+        ),
+        Step("latest-drop", d.drop_temp("latest")),
+        Step(
+            "latest",
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, {meta}, {d.row_hash(c)} AS '
+            f'"_cdc_hash" FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "_cdc_row", "_cdc_op" '
+            f'ORDER BY "_cdc_batch") AS "_cdc_rank" FROM (SELECT *, {_ROW_ID} AS "_cdc_row" '
+            'FROM "stage") AS s0) AS s WHERE "_cdc_rank" = 1',
+        ),
+        *_truncated(d, c, truncations),
+        Step(
+            "guard-stored",
+            f'DELETE FROM "latest" USING {target} AS t WHERE t."_cdc_row" = "latest"."_cdc_row" '
+            f'AND "latest".{_ADDITION}',
+        ),
+        Step(
+            "guard-removed",
+            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_row" = "latest"."_cdc_row" '
+            f'AND "latest".{_ADDITION}',
+        ),
+        Step(
+            "guard-removals",
+            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_version" = '
+            f'"latest"."_cdc_version" AND "latest".{_REMOVAL}',
+        ),
+        Step("pairs-drop", d.drop_temp("pairs")),
+        Step(
+            "pairs",
+            'CREATE TEMP TABLE "pairs" AS SELECT r."_cdc_version", a."_cdc_row" FROM (SELECT '
+            '"_cdc_hash", "_cdc_version", ROW_NUMBER() OVER (PARTITION BY "_cdc_hash" ORDER BY '
+            f'"_cdc_version") AS "_cdc_n" FROM "latest" WHERE {_REMOVAL}) AS r LEFT JOIN '
+            '(SELECT "_cdc_hash", "_cdc_row", ROW_NUMBER() OVER (PARTITION BY "_cdc_hash" '
+            'ORDER BY "_cdc_origin", "_cdc_version", "_cdc_row") AS "_cdc_n" FROM (SELECT '
+            't."_cdc_hash", t."_cdc_row", t."_cdc_version", 0 AS "_cdc_origin" FROM '
+            f'{target} AS t WHERE t."_cdc_hash" IN (SELECT "_cdc_hash" FROM "latest" WHERE '
+            f'{_REMOVAL}) UNION ALL SELECT "_cdc_hash", "_cdc_row", "_cdc_version", 1 FROM '
+            f'"latest" WHERE {_ADDITION}) AS u) AS a ON a."_cdc_hash" = r."_cdc_hash" AND '
+            'a."_cdc_n" = r."_cdc_n"',
+        ),
+        Step(
+            "remove",
+            f'DELETE FROM {target} USING "pairs" WHERE {target}."_cdc_row" = "pairs"."_cdc_row"',
+        ),
+        Step(
+            "remove-staged",
+            'DELETE FROM "latest" USING "pairs" WHERE "latest"."_cdc_row" = "pairs"."_cdc_row" '
+            f'AND "latest".{_ADDITION}',
+        ),
+        Step(
+            "tombstones",
+            f'INSERT INTO {tomb} ("_cdc_row", "_cdc_version") SELECT "_cdc_row", "_cdc_version" '
+            'FROM "pairs"',
+        ),
+        Step(
+            "insert",
+            f'INSERT INTO {target} ({picked}, "_cdc_version", "_cdc_op", '
+            '"_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted", "_cdc_row", "_cdc_hash") '
+            f'SELECT {picked}, "_cdc_version", "_cdc_op", "_cdc_commit_ts", {d.now()}, false, '
+            f'"_cdc_row", "_cdc_hash" FROM "latest" WHERE {_ADDITION}',
+        ),
+        Step(
+            "ledger",
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "
+            f'SELECT "_cdc_batch", {lit(c.qualified)}, COUNT(*), {d.transaction_start()}, '
+            f'{d.clock()} FROM "stage" GROUP BY "_cdc_batch"',
+        ),
+        Step("cleanup-stage", d.drop_temp("stage")),
+        Step("cleanup-latest", d.drop_temp("latest")),
+        Step("cleanup-pairs", d.drop_temp("pairs")),
     ]
     return LoadPlan(c.qualified, d.name, steps)

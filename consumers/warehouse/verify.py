@@ -5,10 +5,14 @@ Both sides render each column with its text output under the same session settin
 ISO dates, ISO 8601 intervals, hex bytea, shortest floats), joined with a unit separator; NULL
 is a marker no value can spell. The warehouse keeps the source's types locally (enums as their
 label), so equal text means equal values.
+
+A table without a primary key is a multiset: its rows are compared as (row hash, how many
+times it occurs); a difference is reported as the hash with the count on each side.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +49,21 @@ def _hashes(
     return {tuple(r[:-1]): r[-1] for r in conn.execute(sql.encode())}
 
 
+def _multiset(
+    conn: psycopg.Connection[tuple[Any, ...]], c: TableContract, table: str, where: str
+) -> Counter[str]:
+    parts = ", ".join(f"coalesce({q(col.name)}::text, '{NULL_MARK}')" for col in c.columns)
+    sql = f"SELECT md5(concat_ws(E'\\x1f', {parts})), count(*) FROM {table} {where} GROUP BY 1"
+    return Counter({str(h): int(n) for h, n in conn.execute(sql.encode())})
+
+
+def _multiset_diff(c: TableContract, left: Counter[str], right: Counter[str]) -> TableDiff:
+    d = TableDiff(c.qualified, left.total(), right.total())
+    d.missing = sorted((h, f"x{n}") for h, n in (left - right).items())
+    d.extra = sorted((h, f"x{n}") for h, n in (right - left).items())
+    return d
+
+
 def verify(
     source_dsn: str,
     warehouse_dsn: str,
@@ -56,9 +75,17 @@ def verify(
         for c in contracts:
             source_table = f"{q(c.schema)}.{q(c.name)}"
             target = f"{q(schema or c.schema)}.{q(c.name)}"
-            left = _hashes(src, c, source_table, "")
+            live = 'WHERE NOT "_cdc_deleted"'
             try:
-                right = _hashes(wh, c, target, 'WHERE NOT "_cdc_deleted"')
+                if c.keyless:
+                    diffs.append(
+                        _multiset_diff(
+                            c, _multiset(src, c, source_table, ""), _multiset(wh, c, target, live)
+                        )
+                    )
+                    continue
+                left = _hashes(src, c, source_table, "")
+                right = _hashes(wh, c, target, live)
             except psycopg.errors.UndefinedTable:
                 raise CdcError(
                     f"warehouse table {schema or c.schema}.{c.name} does not exist: load it "

@@ -6,6 +6,8 @@
 | consumers behind | AWS/Kinesis GetRecords.IteratorAgeMilliseconds (max) | > iteratorAgeAlarmSeconds for 5 min |
 | dead letters | TotesCdc/DeadLetters (metric filter on the consumers' log) | any in 5 minutes |
 | load failures | AWS/States ExecutionsFailed of the load state machine | any in 5 minutes |
+| table load failures | TotesCdc/FailedTableLoads (the commit Lambda, EMF): a table failing while the others load | any in 5 minutes |
+| quarantined batches | TotesCdc/QuarantinedBatches (the commit Lambda, EMF): a batch refused for its data | any in 5 minutes |
 | warehouse freshness | TotesCdc/OldestPendingBatchSeconds (the planner, EMF) | > freshnessAlarmSeconds, or no data |
 
 DMS task metrics are dimensioned by the task's resource id, the last field of its ARN.
@@ -59,6 +61,10 @@ class ObservabilityStack(Stack):
             namespace="TotesCdc", metric_name="OldestPendingBatchSeconds",
             statistic="Maximum", period=Duration.minutes(1),
         )  # fmt: skip
+        table_failed, quarantined = (
+            cw.Metric(namespace="TotesCdc", metric_name=name, statistic="Sum", period=FIVE_MINUTES)
+            for name in ("FailedTableLoads", "QuarantinedBatches")
+        )
         self.alarms = [
             self._alarm("CaptureSourceLatency", dms_source, 60, 5, "DMS is behind the source"),
             self._alarm("CaptureTargetLatency", dms_target, 60, 5, "DMS is behind writing Kinesis"),
@@ -71,6 +77,14 @@ class ObservabilityStack(Stack):
                 "records were dead-lettered: see the dead-letter bucket",
             ),
             self._alarm("LoadFailures", failed, 0, 1, "a warehouse load failed: see the topic"),
+            self._alarm(
+                "TableLoadFailures", table_failed, 0, 1,
+                "a table's load failed (the others go on; it is retried): see the topic",
+            ),
+            self._alarm(
+                "QuarantinedBatches", quarantined, 0, 1,
+                "a batch was quarantined for its data: see quarantine/ in the batch bucket",
+            ),
             self._alarm(
                 "WarehouseFreshness", freshness, cfg.freshnessAlarmSeconds, 5,
                 "batches wait too long to be loaded, or the planner stopped running",
@@ -94,6 +108,8 @@ class ObservabilityStack(Stack):
                 left=[
                     load.state_machine.metric_succeeded(period=FIVE_MINUTES),
                     failed,
+                    table_failed,
+                    quarantined,
                 ],
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms),

@@ -282,7 +282,8 @@ def test_every_alarm_notifies_the_alert_topic(dev: Assembly) -> None:
     alarms = dev.resources("AWS::CloudWatch::Alarm")
     named = {p["AlarmDescription"] for _, _, p in alarms if "AlarmDescription" in p}
     for what in ("DMS is behind", "consumers are behind", "dead-lettered", "load failed",
-                 "batches wait too long"):  # fmt: skip
+                 "batches wait too long", "a table's load failed",
+                 "quarantined for its data"):  # fmt: skip
         assert any(what in d for d in named), what
     for _, rid, p in alarms:
         if "AlarmDescription" in p and p["AlarmDescription"].startswith("totes-cdc:"):

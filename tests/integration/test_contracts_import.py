@@ -32,10 +32,16 @@ def test_import_of_a_hand_made_database(source_dsn, cli_env, tmp_path):
             "PRIMARY KEY (order_id, line))"
         )
         conn.execute("CREATE TABLE events (at timestamp, payload json)")  # no primary key
+        conn.execute("CREATE TABLE audit (who text, what text)")
+        conn.execute("ALTER TABLE audit REPLICA IDENTITY FULL")
     out = tmp_path / "contracts"
     proc = cdc("contracts", "import", "--source-dsn", source_dsn, "--out", str(out), env=cli_env)
     assert proc.returncode == 0, proc.stderr
-    assert "events has no primary key" in proc.stderr and "REPLICA IDENTITY FULL" in proc.stderr
+    assert "events has no primary key: imported as append-only" in proc.stderr
+    assert "updates and deletes are NOT replicated" in proc.stderr
+    assert "audit has no primary key and REPLICA IDENTITY FULL: imported with full-row" in (
+        proc.stderr
+    )
     by_name = {c.name: c for c in load_contracts(out)}
     orders = by_name["orders"]
     assert orders.primary_key == ("order_id", "line")
@@ -52,6 +58,9 @@ def test_import_of_a_hand_made_database(source_dsn, cli_env, tmp_path):
     assert not orders.column("code").nullable and orders.column("note").nullable
     assert not orders.column("order_id").nullable  # primary key columns are NOT NULL
     assert by_name["events"].append_only and by_name["events"].primary_key == ()
+    assert not by_name["events"].full_row_identity
+    audit = by_name["audit"]
+    assert audit.full_row_identity and not audit.append_only and audit.primary_key == ()
 
 
 def test_import_of_the_demo_database_reproduces_the_shipped_types(

@@ -26,7 +26,7 @@ def test_the_settings_the_pipeline_depends_on(dms):
     assert dms.include_transaction_details and dms.include_control_details
     assert dms.include_table_alter_operations and dms.include_null_and_empty
     assert dms.partition_include_schema_table and dms.use_large_integer_value
-    assert dms.before_image and dms.before_image_filter == "pk-only"
+    assert dms.before_image and dms.before_image_filter == "all"
     assert dms.map_unbounded_numeric_as_string and dms.map_boolean_as_boolean
     assert dms.heartbeat
     task = orjson.loads((DMS_DIR / "task-settings.json").read_bytes())

@@ -26,7 +26,24 @@ def test_one_batch_execute_statement_per_table_with_a_polling_loop():
     choices = inner["StatementDone"]
     assert choices["Default"] == "WaitForStatement"
     assert choices["Choices"][0]["Next"] == "Loaded"
-    assert inner["TableFailed"]["Type"] == "Fail"
+    assert choices["Choices"][1]["Next"] == "StatementFailed"
+
+
+def test_one_table_failing_never_fails_the_execution():
+    _, top, inner = _states()
+    for state in (inner["ExecuteBatch"], inner["DescribeStatement"]):
+        (catch,) = state["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "TableFailed"
+    assert inner["StatementFailed"]["Next"] == "TableFailed"
+    assert not [n for n, s in inner.items() if s["Type"] == "Fail"]  # no item ends in Fail
+    failed = inner["TableFailed"]
+    assert failed["Parameters"]["failed"] is True and failed["Next"] == "NotifyTable"
+    assert inner["NotifyTable"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert inner["NotifyTable"]["ResultPath"] is None  # the item's result stays the failure
+    assert inner["Loaded"]["Parameters"] == {"table.$": "$.table", "failed": False}
+    # every item's result reaches the Commit Lambda, which quarantines or holds the watermark
+    assert top["LoadTables"]["ResultPath"] == "$.results"
+    assert top["Commit"]["Parameters"]["Payload"]["results.$"] == "$.results"
 
 
 def test_transient_errors_are_retried_and_terminal_ones_notify_and_fail():

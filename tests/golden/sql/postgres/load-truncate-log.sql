@@ -1,4 +1,4 @@
--- The truncate log's own plan: lock every table, merge the markers, remove what each TRUNCATE removed (hard: delete; soft: flag)
+-- The truncate log's own plan: lock every table, merge the markers, remove what each TRUNCATE removed
 LOCK TABLE "public"."address", "public"."counterparty", "public"."currency", "public"."department", "public"."design", "public"."payment", "public"."payment_type", "public"."purchase_order", "public"."sales_order", "public"."staff", "public"."transaction", "public"."type_zoo" IN SHARE ROW EXCLUSIVE MODE;
 LOCK TABLE "cdc_meta"."truncations" IN SHARE ROW EXCLUSIVE MODE;
 DROP TABLE IF EXISTS "stage";

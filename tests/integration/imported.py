@@ -1,0 +1,75 @@
+"""A pipeline over a hand-made source schema: tables created by the test, contracts from
+`cdc contracts import`, DMS table mappings derived from them, its own stream and buckets."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from consumers.capture import dms_config
+from consumers.contracts.importer import import_contracts
+from consumers.contracts.model import TableContract, load_contracts
+from consumers.pipeline import Pipeline
+from tests.conftest import DMS_DIR
+from tests.integration.test_load import _database, _drop
+
+
+def sql(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s.encode())
+
+
+@dataclass
+class Imported:
+    source: str
+    warehouse: str
+    contracts: list[TableContract]
+    pipeline: Pipeline
+    notes: list[str]
+    bucket: str
+
+
+@contextmanager
+def imported_pipeline(local_stack, stack_settings, tmp_path: Path, *ddl: str) -> Iterator[Imported]:
+    src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
+    source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
+    pipeline = None
+    try:
+        sql(source, *ddl)
+        notes: list[str] = []
+        import_contracts(source, "public", None, tmp_path / "contracts", notes.append)
+        contracts = load_contracts(tmp_path / "contracts")
+        stream, bucket = f"imp-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
+        kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
+        kinesis.create_stream(StreamName=stream, ShardCount=2)
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
+        )
+        dms = tmp_path / "dms"  # the DMS files, with table mappings selecting these tables
+        shutil.copytree(DMS_DIR, dms)
+        mappings = dms_config.table_mappings(contracts)
+        (dms / "table-mappings.json").write_bytes(dms_config.dumps(mappings))
+        settings = dataclasses.replace(
+            stack_settings, batch_bucket=bucket, dms_dir=dms, contracts_dir=tmp_path / "contracts"
+        )
+        state = dataclasses.replace(local_stack, stream_name=stream)
+        pipeline = Pipeline(
+            settings, state, contracts, source_dsn=source, warehouse_dsn=warehouse,
+            application=f"app-{uuid.uuid4().hex[:8]}",
+        )  # fmt: skip
+        pipeline.capture.cfg.slot = f"slot_{src}"  # slot names are per cluster
+        yield Imported(source, warehouse, contracts, pipeline, notes, bucket)
+    finally:
+        if pipeline is not None:
+            pipeline.stop()
+        _drop(local_stack, src)
+        _drop(local_stack, wh)
