@@ -13,11 +13,16 @@ Rules (and why):
 - A column the contract lacks (the source added it), an unknown table, a missing or NULL key,
   or an unknown operation dead-letters the record: never silently dropped.
 - `before-image` whose key differs from `data`'s key marks a primary-key change.
+- Total: any bytes become an event, a control record or a `DeadLetter` naming what is wrong,
+  never another exception. A wrong-typed envelope field (a `schema-name` that is a list, a
+  number for `stream-position`, ...) is a dead letter; an exception here would stop the
+  processor, which restarts from the checkpoint and reads the same record again, for ever.
 """
 
 from __future__ import annotations
 
 import operator
+import re
 from datetime import datetime
 from typing import Any
 
@@ -70,33 +75,79 @@ class _Table:
         self.where = where
 
 
+# <commit LSN hi>/<lo>.<record id>[.<change LSN>]: each LSN half is at most 8 hex digits (a
+# PostgreSQL LSN is 64 bits) and the record id at most 18 digits, so the version stays inside
+# the decimal128(38, 0) of _cdc_version (the C fast path keeps the same bound).
+_POSITION = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})\.([0-9]{1,18})(?:\.|\Z)")
+_MAX_RECORD_ID = 1 << 32  # the version's low 32 bits; a larger one would reorder changes
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a decoded value, for reasons: "a list", "a number", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 def version_of(meta: dict[str, Any]) -> int:
     position = meta.get("stream-position")
+    if position is not None and not isinstance(position, str):
+        raise DeadLetter(f"metadata stream-position is {_json_type(position)}, not a string")
     if position:
-        if len(position) > 19 and position[8] == "/" and position[17] == ".":
-            # The usual fixed-width form, 00000002/7C007178.3.00000002/7C007178: no splitting.
-            end = position.find(".", 18)
-            if end > 18:
-                try:
-                    return (
-                        int(position[:8], 16) << 64
-                        | int(position[9:17], 16) << 32
-                        | int(position[18:end])
-                    )
-                except ValueError:
-                    pass
-        try:
-            commit, record = str(position).split(".", 2)[:2]
-            hi, lo = commit.split("/")
-            return (int(hi, 16) << 64) | (int(lo, 16) << 32) | int(record)
-        except ValueError:
-            raise DeadLetter(f"stream-position {position!r} is not <LSN>.<record id>...") from None
+        match = _POSITION.match(position)
+        if match is None:
+            raise DeadLetter(f"stream-position {position!r} is not <LSN>.<record id>...")
+        hi, lo, record = match.groups()
+        return (int(hi, 16) << 64) | (int(lo, 16) << 32) | int(record)
     stamp = meta.get("timestamp")
+    record_id = meta.get("transaction-record-id", 0)
+    if isinstance(record_id, bool) or not isinstance(record_id, int):
+        raise DeadLetter(
+            f"metadata transaction-record-id is {_json_type(record_id)}, not a whole number"
+        )
+    if not 0 <= record_id < _MAX_RECORD_ID:
+        raise DeadLetter(f"metadata transaction-record-id {record_id} is out of range")
     try:
-        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
+        if not isinstance(stamp, str):
+            raise ValueError
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        micros = int(when.timestamp() * 1_000_000)
+    except (ValueError, OverflowError, OSError):
         raise DeadLetter("record has neither a stream-position nor a valid timestamp") from None
-    return int(when.timestamp() * 1_000_000) << 32 | int(meta.get("transaction-record-id", 0))
+    if micros < 0:
+        raise DeadLetter(f"metadata timestamp {stamp!r} is before 1970: not a DMS capture time")
+    return micros << 32 | record_id
+
+
+def _text(meta: dict[str, Any], name: str) -> str:
+    value = meta[name]
+    if not isinstance(value, str):
+        raise DeadLetter(f"metadata {name} is {_json_type(value)}, not a string")
+    return value
+
+
+def _scalars(values: tuple[Any, ...], table: str, where: str) -> None:
+    """Key values must be JSON scalars: the buffers key rows by them (a list is unhashable)."""
+    for v in values:
+        if isinstance(v, list | dict):
+            raise DeadLetter(f"primary key of {table} in {where} is {_json_type(v)}, not a value")
+
+
+def _names(value: Any, what: str) -> set[str]:
+    """Column names from a control record: an object's keys or a list of names."""
+    if value is None:
+        return set()
+    if isinstance(value, dict):
+        return set(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return set(value)
+    raise DeadLetter(f"control record {what} is {_json_type(value)}, not column names")
 
 
 class Decoder:
@@ -114,9 +165,9 @@ class Decoder:
         if not isinstance(meta, dict):
             raise DeadLetter("not a DMS record: no metadata object")
         try:
-            record_type = meta["record-type"]
-            op = meta["operation"]
-            schema, name = meta["schema-name"], meta["table-name"]
+            record_type = _text(meta, "record-type")
+            op = _text(meta, "operation")
+            schema, name = _text(meta, "schema-name"), _text(meta, "table-name")
         except KeyError as e:
             raise DeadLetter(f"DMS metadata lacks {e.args[0]!r}") from None
         if record_type == "control":
@@ -146,20 +197,26 @@ class Decoder:
             raise DeadLetter(f"primary key column {e.args[0]!r} missing from data") from None
         if None in key:
             raise DeadLetter(f"primary key of {schema}.{name} is NULL")
+        _scalars(key, f"{schema}.{name}", "data")
         unchanged: tuple[str, ...] = ()
         old_key = None
         if op == UPDATE:
             if len(data) < len(table.columns):
                 unchanged = tuple(sorted(table.toast - data.keys()))
             before = msg.get("before-image")
+            if before is not None and not isinstance(before, dict):
+                raise DeadLetter(f"before-image is {_json_type(before)}, not an object")
             if before and all(k in before for k in table.key):
                 previous = tuple(before[k] for k in table.key)
                 if previous != key:
+                    _scalars(previous, f"{schema}.{name}", "before-image")
                     old_key = previous
         if op == LOAD:
             version, commit = 0, None
         else:
             version, commit = version_of(meta), meta.get("commit-timestamp")
+            if commit is not None and not isinstance(commit, str):
+                raise DeadLetter(f"metadata commit-timestamp is {_json_type(commit)}, not a string")
         return ChangeEvent(
             table.name, op, key, data, version, sequence, commit, unchanged, old_key, raw
         )
@@ -179,7 +236,14 @@ class Decoder:
         if op not in CONTROL_OPERATIONS:
             raise DeadLetter(f"unknown control operation {op!r}")
         control = msg.get("control") or {}
-        source_columns = set((control.get("table-def") or {}).get("columns") or {})
+        if not isinstance(control, dict):
+            raise DeadLetter(f"control record's control is {_json_type(control)}, not an object")
+        table_def = control.get("table-def") or {}
+        if not isinstance(table_def, dict):
+            raise DeadLetter(
+                f"control record's table-def is {_json_type(table_def)}, not an object"
+            )
+        source_columns = _names(table_def.get("columns"), "table-def columns")
         if op in ("create-table", "add-column") and source_columns - table.columns:
             extra = ", ".join(sorted(source_columns - table.columns))
             raise DeadLetter(
@@ -187,7 +251,7 @@ class Decoder:
                 f"the contract: add them to {table.where}"
             )
         if op == "drop-column":
-            gone = set(control.get("columns") or []) & table.columns
+            gone = _names(control.get("columns"), "columns") & table.columns
             if gone:
                 raise DeadLetter(
                     f"drop-column: contract column(s) {', '.join(sorted(gone))} of "
