@@ -55,6 +55,7 @@ static inline int buf_reserve(Buf *b, size_t extra) {
 }
 
 static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return 0; /* memcpy from or to NULL is undefined even for 0 bytes (UBSan) */
     if (buf_reserve(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -925,8 +926,24 @@ static PyObject *decode(PyObject *self, PyObject *args) {
             goto done;
         }
         int s;
-        int r = decode_one(&plan, (const unsigned char *)PyBytes_AS_STRING(item),
-                           (size_t)PyBytes_GET_SIZE(item), (int)i, &s);
+        const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(item);
+        size_t len = (size_t)PyBytes_GET_SIZE(item);
+#ifdef DMSJSON_FUZZ
+        /* The sanitizer build (fuzz/build.sh) decodes a heap copy of exactly the record's size:
+         * a bytes object ends in a NUL inside its allocation, which hides a read past the end
+         * from AddressSanitizer. */
+        unsigned char *copy = malloc(len ? len : 1);
+        if (!copy) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(copy, raw, len);
+        raw = copy;
+#endif
+        int r = decode_one(&plan, raw, len, (int)i, &s);
+#ifdef DMSJSON_FUZZ
+        free(copy);
+#endif
         if (r == -1) {
             PyErr_NoMemory();
             goto done;
