@@ -53,7 +53,7 @@ fuzz: venv
 	PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(VENV)/bin/python fuzz/dmsjson.py build/fuzz/corpus build/fuzz/seeds fuzz/regressions \
-		-max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=8192 -rss_limit_mb=4096 -print_final_stats=1 \
 		-artifact_prefix=build/fuzz/artifacts/
 
 ## make sql: regenerate sql/ from the contracts (a test fails when it drifts).

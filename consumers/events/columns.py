@@ -312,7 +312,12 @@ def one_value(col: Column, conv: Callable[[Any], Any], v: Any, typ: pa.DataType)
         return _bulk(col, [v], typ)[0].as_py()
     except _BULK_ERRORS:
         pass
-    value = conv(v)
+    if isinstance(v, dict):  # no column takes a JSON object (json/jsonb come as text)
+        raise ValueError(f"a JSON object is not a {col.sql_type} value")
+    try:
+        value = conv(v)
+    except ArithmeticError:  # decimal.InvalidOperation: more digits than its context's 28
+        raise ValueError(f"{v!r} has more digits than {col.sql_type} holds") from None
     reason = unstorable(col, v)
     if reason is not None:
         raise ValueError(reason)

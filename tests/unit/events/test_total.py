@@ -101,6 +101,11 @@ def test_wrong_typed_envelope_fields_are_dead_letters(contracts, paths, name, ch
         ({"data__c_timestamp": "0000-01-01 00:00:00"}, "column c_timestamp"),
         ({"data__c_numeric": "1e1001"}, "out of range for the warehouse's numeric"),
         ({"data__c_numeric": "1" * 300}, "out of range for the warehouse's numeric"),
+        # hypothesis: pgarray.parse indexed a JSON object (KeyError: a failed flush)
+        ({"data__c_text_array": {"": None, "0": None}}, "a JSON object is not a text[] value"),
+        ({"data__c_int_array": {"0": 1}}, "a JSON object is not a int[] value"),
+        # hypothesis: decimal's quantize raised InvalidOperation past 28 digits (a failed flush)
+        ({"data__c_numeric_ps": "99999999999999999999999999.995"}, "more digits than numeric"),
     ],
 )
 def test_values_a_warehouse_cannot_store_are_dead_letters(contracts, paths, changes, reason):
