@@ -9,7 +9,8 @@
  *
  * A record is fast when all of these hold (else slow, nothing of it is kept):
  *   - strict JSON (RFC 8259: grammar, escapes, UTF-8 incl. no lone surrogates, nothing after
- *     the top-level object), no duplicate key in the objects this code reads;
+ *     the top-level object), no duplicate key in the objects this code reads, and no number
+ *     anywhere that overflows a double (orjson, the reference's parser, refuses those);
  *   - metadata.record-type "data", operation load/insert/update/delete, a known table;
  *     for insert/update/delete a stream-position of the fixed-width form
  *     XXXXXXXX/XXXXXXXX.<digits>.<...> and a commit-timestamp that is a string or null;

@@ -330,15 +330,7 @@ def one_value(col: Column, conv: Callable[[Any], Any], v: Any, typ: pa.DataType)
 
 _NUL = "\x00"  # PostgreSQL text cannot hold NUL ("The character with the code zero cannot be
 # stored", docs 8.3 Character Types; COPY fails with SQLSTATE 22021)
-_STRING_KINDS = (
-    Kind.TEXT,
-    Kind.NUMERIC,
-    Kind.INTERVAL,
-    Kind.UUID,
-    Kind.JSON,
-    Kind.JSONB,
-    Kind.ENUM,
-)
+_TEXT_KINDS = (Kind.TEXT, Kind.NUMERIC, Kind.INTERVAL, Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM)
 # numeric: PostgreSQL refuses an exponent beyond +-1000 (NUMERIC_MAX_PRECISION, numeric.c, SQLSTATE
 # 22P02); Redshift keeps an unconstrained numeric in VARCHAR(256) (warehouse/dialect.py).
 _NUMERIC_EXPONENT = r"[eE][-+]?0*[1-9][0-9]{3,}"
@@ -365,30 +357,30 @@ def bulk_types(col: Column, values: list[Any]) -> None:
 def check_storable(col: Column, arr: pa.Array) -> pa.Array:
     """The column typed in bulk, or ValueError when a value is one a warehouse cannot store."""
     k = col.kind
-    if arr.type == pa.string() and _all_false(pc.match_substring(arr, _NUL)) is False:
+    if arr.type == pa.string() and _any(pc.match_substring(arr, _NUL)):
         raise ValueError("a value holds NUL")
     if k is Kind.NUMERIC and (
-        _all_false(pc.match_substring_regex(arr, _NUMERIC_EXPONENT)) is False
+        _any(pc.match_substring_regex(arr, _NUMERIC_EXPONENT))
         or (pc.max(pc.utf8_length(arr)).as_py() or 0) > _NUMERIC_MAX_CHARS
     ):
         raise ValueError("a numeric out of the warehouse's range")
     first_year = pc.min(pc.year(arr)).as_py() if k in _DATED else None
     if first_year is not None and first_year < 1:
         raise ValueError("a date before year 1")  # Arrow reads year 0000; PostgreSQL refuses it
-    if k is Kind.FLOAT4 and pc.any(pc.is_inf(arr)).as_py():
+    if k is Kind.FLOAT4 and _any(pc.is_inf(arr)):
         raise ValueError("a real out of range")  # the values decide: ±Infinity pass by value
     return arr
 
 
-def _all_false(mask: pa.Array) -> bool:
-    """False when any entry of a boolean mask is true."""
-    return pc.any(mask).as_py() is not True
+def _any(mask: pa.Array) -> bool:
+    """True when any entry of a boolean mask is true."""
+    return pc.any(mask).as_py() is True
 
 
 def unstorable(col: Column, v: Any) -> str | None:
     """Why a value typed by its converter cannot be stored, or None."""
     k = col.kind
-    if isinstance(v, str) and k in _STRING_KINDS and _NUL in v:
+    if isinstance(v, str) and k in _TEXT_KINDS and _NUL in v:
         return "text contains NUL (U+0000), which PostgreSQL and Redshift text cannot store"
     if k is Kind.TEXT_ARRAY and isinstance(v, list):
         for x in v:
