@@ -7,7 +7,7 @@ CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
 
-.PHONY: venv run test lint typecheck unit integration bench clean down sql synth
+.PHONY: venv run test lint typecheck unit integration bench clean down sql synth fuzz
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -31,8 +31,8 @@ test: venv lint typecheck
 	$(VENV)/bin/pytest -q
 
 lint: venv
-	$(VENV)/bin/ruff check consumers tests bench infra
-	$(VENV)/bin/ruff format --check consumers tests bench infra
+	$(VENV)/bin/ruff check consumers tests bench infra fuzz
+	$(VENV)/bin/ruff format --check consumers tests bench infra fuzz
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -44,6 +44,24 @@ bench: venv
 	$(VENV)/bin/python -m bench.consumer
 	$(VENV)/bin/python -m bench.load
 	$(VENV)/bin/python -m bench.freshness
+
+## make fuzz [FUZZ_SECONDS=300]: the C decoder under libFuzzer (atheris), built with ASan + UBSan
+## in build/fuzz/, every input compared with the reference decoder (fuzz/dmsjson.py). Not part of
+## make test. Needs clang. Findings: build/fuzz/artifacts/; corpus kept in build/fuzz/corpus/.
+FUZZ_SECONDS ?= 300
+ATHERIS_VERSION := 3.0.0  # as the fuzz extra in pyproject.toml
+fuzz: venv
+	@$(VENV)/bin/python -c "import atheris" 2>/dev/null || \
+		$(VENV)/bin/pip --disable-pip-version-check -q install "atheris==$(ATHERIS_VERSION)"
+	bash fuzz/build.sh
+	@mkdir -p build/fuzz/corpus build/fuzz/artifacts
+	$(VENV)/bin/python fuzz/dmsjson.py --seeds build/fuzz/seeds
+	LD_PRELOAD="$$($(VENV)/bin/python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so" \
+	PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(VENV)/bin/python fuzz/dmsjson.py build/fuzz/corpus build/fuzz/seeds fuzz/regressions \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=8192 -rss_limit_mb=4096 -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/artifacts/
 
 ## make sql: regenerate sql/ from the contracts (a test fails when it drifts).
 sql: venv

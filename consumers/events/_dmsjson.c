@@ -9,7 +9,8 @@
  *
  * A record is fast when all of these hold (else slow, nothing of it is kept):
  *   - strict JSON (RFC 8259: grammar, escapes, UTF-8 incl. no lone surrogates, nothing after
- *     the top-level object), no duplicate key in the objects this code reads;
+ *     the top-level object), no duplicate key in the objects this code reads, and no number
+ *     anywhere that overflows a double (orjson, the reference's parser, refuses those);
  *   - metadata.record-type "data", operation load/insert/update/delete, a known table;
  *     for insert/update/delete a stream-position of the fixed-width form
  *     XXXXXXXX/XXXXXXXX.<digits>.XXXXXXXX/XXXXXXXX, a transaction-record-id that is an
@@ -58,6 +59,7 @@ static inline int buf_reserve(Buf *b, size_t extra) {
 }
 
 static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return 0; /* memcpy from or to NULL is undefined even for 0 bytes (UBSan) */
     if (buf_reserve(b, n)) return -1;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -83,6 +85,7 @@ typedef struct {
     const char *schema, *name;
     Py_ssize_t schema_len, name_len;
     int ncols, nkey, has_toast;
+    PyObject *columns; /* owned: the PySequence_Fast of the columns, which owns col->name */
     Column *cols;
     int rows;
     Buf index, ops, versions, commit_validity, commit_offsets, commit_data;
@@ -90,6 +93,7 @@ typedef struct {
 
 typedef struct {
     int ntables;
+    PyObject *seq; /* owned: the PySequence_Fast of the tables, which owns the names */
     Table *tables;
 } Plan;
 
@@ -102,6 +106,7 @@ static void plan_free(Plan *plan) {
             free(tb->cols[c].offsets.p);
         }
         free(tb->cols);
+        Py_XDECREF(tb->columns);
         free(tb->index.p);
         free(tb->ops.p);
         free(tb->versions.p);
@@ -110,56 +115,55 @@ static void plan_free(Plan *plan) {
         free(tb->commit_data.p);
     }
     free(plan->tables);
+    Py_XDECREF(plan->seq);
 }
 
-/* tables: a sequence of (schema, name, [(column, kind, toastable, key position)]) */
+/* tables: a sequence of (schema, name, [(column, kind, toastable, key position)]). The names
+ * point into those objects, so the plan holds a reference to every sequence it reads them from
+ * (PySequence_Fast makes a new list from any other iterable: borrowing from it would dangle). */
 static int plan_build(PyObject *tables, Plan *plan) {
-    PyObject *seq = PySequence_Fast(tables, "tables must be a sequence");
+    PyObject *seq = plan->seq = PySequence_Fast(tables, "tables must be a sequence");
     if (!seq) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    plan->ntables = (int)n;
     plan->tables = calloc(n ? (size_t)n : 1, sizeof(Table));
-    if (!plan->tables) goto nomem;
+    if (!plan->tables) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    plan->ntables = (int)n;
     for (Py_ssize_t t = 0; t < n; t++) {
         Table *tb = &plan->tables[t];
         PyObject *cols;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, t), "s#s#O", &tb->schema,
                               &tb->schema_len, &tb->name, &tb->name_len, &cols))
-            goto fail;
-        PyObject *cseq = PySequence_Fast(cols, "columns must be a sequence");
-        if (!cseq) goto fail;
+            return -1;
+        PyObject *cseq = tb->columns = PySequence_Fast(cols, "columns must be a sequence");
+        if (!cseq) return -1;
         Py_ssize_t nc = PySequence_Fast_GET_SIZE(cseq);
         if (nc > MAX_COLUMNS) {
-            Py_DECREF(cseq);
             PyErr_SetString(PyExc_ValueError, "too many columns for the fast path");
-            goto fail;
+            return -1;
         }
-        tb->ncols = (int)nc;
         tb->cols = calloc(nc ? (size_t)nc : 1, sizeof(Column));
         if (!tb->cols) {
-            Py_DECREF(cseq);
-            goto nomem;
+            PyErr_NoMemory();
+            return -1;
         }
+        tb->ncols = (int)nc;
         for (Py_ssize_t c = 0; c < nc; c++) {
             Column *col = &tb->cols[c];
             if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(cseq, c), "s#iii", &col->name,
-                                  &col->name_len, &col->kind, &col->toast, &col->key)) {
-                Py_DECREF(cseq);
-                goto fail;
+                                  &col->name_len, &col->kind, &col->toast, &col->key))
+                return -1;
+            if (col->kind < K_REFERENCE || col->kind > K_DECIMAL) {
+                PyErr_SetString(PyExc_ValueError, "unknown column kind");
+                return -1;
             }
             if (col->key >= 0) tb->nkey++;
             if (col->toast) tb->has_toast = 1;
         }
-        Py_DECREF(cseq);
     }
-    /* the strings stay owned by `tables`, which the caller holds for the whole call */
-    Py_DECREF(seq);
     return 0;
-nomem:
-    PyErr_NoMemory();
-fail:
-    Py_DECREF(seq);
-    return -1;
 }
 
 /* ------------------------------------------------------------------ JSON scanning */
@@ -326,12 +330,38 @@ static long unescape_into(Buf *b, const unsigned char *s, size_t n) {
     return (long)(o - start);
 }
 
+/* Whether a number token's magnitude overflows a double. The reference's parser (orjson)
+ * refuses such a record ("number is infinity when parsed as double"), so it is not fast: the
+ * reference dead-letters it, whichever member holds the number. Only a token with an exponent
+ * or more than 308 integer digits can overflow; those are parsed, correctly rounded and
+ * locale-free, by CPython's own PyOS_string_to_double. */
+static int overflows_double(const unsigned char *s, size_t n, size_t int_digits, int is_int) {
+    if (is_int || int_digits <= 308) {
+        int exponent = 0;
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == 'e' || s[i] == 'E') exponent = 1;
+        if (!exponent && int_digits <= 308) return 0;
+    }
+    char small[64], *copy = n < sizeof small ? small : malloc(n + 1);
+    if (!copy) return 1; /* not fast: the reference decides */
+    memcpy(copy, s, n);
+    copy[n] = 0;
+    double d = PyOS_string_to_double(copy, NULL, NULL);
+    if (copy != small) free(copy);
+    if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 1;
+    }
+    return d == Py_HUGE_VAL || d == -Py_HUGE_VAL;
+}
+
 /* A number token, by the JSON grammar. is_int: no fraction or exponent. */
 static int scan_number(Cur *c, int *is_int) {
-    const unsigned char *p = c->p, *end = c->end;
+    const unsigned char *p = c->p, *end = c->end, *digits;
     *is_int = 1;
     if (p < end && *p == '-') p++;
     if (p >= end) return -1;
+    digits = p;
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
@@ -339,6 +369,7 @@ static int scan_number(Cur *c, int *is_int) {
     } else {
         return -1;
     }
+    size_t int_digits = (size_t)(p - digits);
     if (p < end && *p == '.') {
         *is_int = 0;
         p++;
@@ -352,6 +383,7 @@ static int scan_number(Cur *c, int *is_int) {
         if (p >= end || *p < '0' || *p > '9') return -1;
         while (p < end && *p >= '0' && *p <= '9') p++;
     }
+    if (overflows_double(c->p, (size_t)(p - c->p), int_digits, *is_int)) return -1;
     c->p = p;
     return 0;
 }
@@ -832,6 +864,7 @@ static int decode_one(const Plan *plan, const unsigned char *raw, size_t len, in
     do {
         if (member_key(&c, &k, &kn, &esc) || esc) return 0;
         ws(&c);
+        if (c.p >= c.end) return 0; /* truncated after the key: nothing to read */
         const unsigned char **slot = NULL;
         if (span_eq(k, kn, "data")) slot = &data;
         else if (span_eq(k, kn, "metadata")) slot = &meta;
@@ -930,8 +963,24 @@ static PyObject *decode(PyObject *self, PyObject *args) {
             goto done;
         }
         int s;
-        int r = decode_one(&plan, (const unsigned char *)PyBytes_AS_STRING(item),
-                           (size_t)PyBytes_GET_SIZE(item), (int)i, &s);
+        const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(item);
+        size_t len = (size_t)PyBytes_GET_SIZE(item);
+#ifdef DMSJSON_FUZZ
+        /* The sanitizer build (fuzz/build.sh) decodes a heap copy of exactly the record's size:
+         * a bytes object ends in a NUL inside its allocation, which hides a read past the end
+         * from AddressSanitizer. */
+        unsigned char *copy = malloc(len ? len : 1);
+        if (!copy) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(copy, raw, len);
+        raw = copy;
+#endif
+        int r = decode_one(&plan, raw, len, (int)i, &s);
+#ifdef DMSJSON_FUZZ
+        free(copy);
+#endif
         if (r == -1) {
             PyErr_NoMemory();
             goto done;

@@ -12,12 +12,14 @@ import base64
 import binascii
 import math
 import re
+import struct
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -302,7 +304,8 @@ def check_strings(col: Column, arr: pa.Array) -> pa.Array:
     if k is Kind.TIMESTAMP:  # DMS's `Z` on a naive timestamp (see _timestamp)
         arr = pc.replace_substring_regex(arr, "Z$", "")
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
-        return arr.cast(arrow_type(col))
+        return check_storable(col, arr.cast(arrow_type(col)))
+    check_storable(col, arr)
     limit = char_length(col.sql_type)
     if (
         (k is Kind.NUMERIC and not _all(pc.match_substring_regex(arr, _NUMERIC_RE)))
@@ -320,10 +323,9 @@ def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
         raise ValueError("typed value by value")
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
         return check_strings(col, pa.array(values, pa.string()))
-    if typ != pa.string() and any(type(v) is Decimal for v in values):
-        raise ValueError("exact numbers are typed value by value")  # Arrow would truncate
+    bulk_types(col, values)  # exact numbers (Decimal) too: typed value by value
     arr = pa.array(values, typ)
-    return check_strings(col, arr) if typ == pa.string() else arr
+    return check_strings(col, arr) if typ == pa.string() else check_storable(col, arr)
 
 
 def column_array(
@@ -333,7 +335,7 @@ def column_array(
     typ = arrow_type(col)
     try:
         return _bulk(col, values, typ), {}
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
+    except _BULK_ERRORS:
         pass
     conv = value_converter(col, binary)
     typed: list[Any] = []
@@ -343,11 +345,127 @@ def column_array(
             typed.append(None)
             continue
         try:
-            typed.append(conv(v))
+            typed.append(one_value(col, conv, v, typ))
         except (ValueError, TypeError, OverflowError) as e:
             bad[i] = f"column {col.name} ({col.sql_type}): {e}"
             typed.append(None)
     return pa.array(typed, typ), bad
+
+
+_BULK_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    ValueError,
+    TypeError,
+    OverflowError,  # a Python int past int64 (pyarrow raises it, not ArrowInvalid)
+)
+
+
+def one_value(col: Column, conv: Callable[[Any], Any], v: Any, typ: pa.DataType) -> Any:
+    """One value typed exactly as the bulk conversion would type it when it can, so a value's
+    fate never depends on the other values of its batch; else by its converter."""
+    try:
+        return _bulk(col, [v], typ)[0].as_py()
+    except _BULK_ERRORS:
+        pass
+    if isinstance(v, dict):  # no column takes a JSON object (json/jsonb come as text)
+        raise ValueError(f"a JSON object is not a {col.sql_type} value")
+    try:
+        value = conv(v)
+    except ArithmeticError:  # decimal.InvalidOperation: more digits than its context's 28
+        raise ValueError(f"{v!r} has more digits than {col.sql_type} holds") from None
+    reason = unstorable(col, v)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
+
+
+# ---------------------------------------------------------------- what the warehouse cannot store
+# A value the contract admits but a warehouse would refuse (failing every load of its batch) or
+# alter is a dead letter, decided here, never changed silently.
+
+_NUL = "\x00"  # PostgreSQL text cannot hold NUL ("The character with the code zero cannot be
+# stored", docs 8.3 Character Types; COPY fails with SQLSTATE 22021)
+_TEXT_KINDS = (Kind.TEXT, Kind.NUMERIC, Kind.INTERVAL, Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM)
+# numeric: PostgreSQL refuses an exponent beyond +-1000 (NUMERIC_MAX_PRECISION, numeric.c, SQLSTATE
+# 22P02); Redshift keeps an unconstrained numeric in VARCHAR(256) (warehouse/dialect.py).
+_NUMERIC_EXPONENT = r"[eE][-+]?0*[1-9][0-9]{3,}"
+_NUMERIC_MAX_CHARS = 256
+_DATED = (Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ)
+_BULK_PYTHON_TYPES: dict[Kind, tuple[type, ...]] = {
+    Kind.INT2: (int,),
+    Kind.INT4: (int,),
+    Kind.INT8: (int,),
+    Kind.FLOAT4: (int, float),
+    Kind.FLOAT8: (int, float),
+    Kind.BOOL: (bool,),
+}
+
+
+def bulk_types(col: Column, values: list[Any]) -> None:
+    """pyarrow converts more than the contract admits (1.5 → 1 for an integer, true → 1.0 for a
+    float): bulk conversion only over values of the column's own JSON type."""
+    allowed = _BULK_PYTHON_TYPES.get(col.kind)
+    if allowed is not None and not set(map(type, values)) <= {*allowed, type(None)}:
+        raise ValueError("typed value by value")
+
+
+def check_storable(col: Column, arr: pa.Array) -> pa.Array:
+    """The column typed in bulk, or ValueError when a value is one a warehouse cannot store."""
+    k = col.kind
+    if arr.type == pa.string() and _holds_nul(arr):
+        raise ValueError("a value holds NUL")
+    if k is Kind.NUMERIC and (
+        _any(pc.match_substring_regex(arr, _NUMERIC_EXPONENT))
+        or (pc.max(pc.utf8_length(arr)).as_py() or 0) > _NUMERIC_MAX_CHARS
+    ):
+        raise ValueError("a numeric out of the warehouse's range")
+    first_year = pc.min(pc.year(arr)).as_py() if k in _DATED else None
+    if first_year is not None and first_year < 1:
+        raise ValueError("a date before year 1")  # Arrow reads year 0000; PostgreSQL refuses it
+    if k is Kind.FLOAT4 and _any(pc.is_inf(arr)):
+        raise ValueError("a real out of range")  # the values decide: ±Infinity pass by value
+    return arr
+
+
+def _holds_nul(arr: pa.Array) -> bool:
+    """Whether a string array's data holds a NUL byte: one pass over the buffer (a tenth of a
+    per-string search). A slice may see bytes outside its view: then the values are typed one
+    by one, which decides them exactly."""
+    data = arr.buffers()[2]
+    if data is None or data.size == 0:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool(np.count_nonzero(raw) != raw.size)
+
+
+def _any(mask: pa.Array) -> bool:
+    """True when any entry of a boolean mask is true."""
+    return pc.any(mask).as_py() is True
+
+
+def unstorable(col: Column, v: Any) -> str | None:
+    """Why a value typed by its converter cannot be stored, or None."""
+    k = col.kind
+    if isinstance(v, str) and k in _TEXT_KINDS and _NUL in v:
+        return "text contains NUL (U+0000), which PostgreSQL and Redshift text cannot store"
+    if k is Kind.TEXT_ARRAY and isinstance(v, list):
+        for x in v:
+            if x is not None and not isinstance(x, str):
+                return f"array element {x!r} is not a string"
+            if x is not None and _NUL in x:
+                return "array element contains NUL (U+0000), which PostgreSQL text cannot store"
+    if k is Kind.NUMERIC:
+        s = v if isinstance(v, str) else str(v) if isinstance(v, Decimal) else repr(v)
+        if len(s) > _NUMERIC_MAX_CHARS or re.search(_NUMERIC_EXPONENT, s):
+            return f"{s[:40]!r} is out of range for the warehouse's numeric"
+    if k is Kind.FLOAT4 and isinstance(v, int | float | Decimal) and math.isfinite(v):
+        try:
+            struct.pack("<f", float(v))  # Decimal: a record read exactly (decode._exact)
+        except OverflowError:
+            return f"{v!r} is out of range for type real (SQLSTATE 22003)"
+    return None
 
 
 def commit_timestamps(values: list[Any]) -> tuple[pa.Array, dict[int, str]]:

@@ -38,6 +38,10 @@ Rules (and why):
 - JSON numbers are parsed as binary floats by orjson; a record with a float in an exact column
   (numeric(p,s) as a JSON number, which DMS may send) is parsed again with every number kept
   exactly (Decimal), so no digit is lost.
+- Total: any bytes become an event, a control record or a `DeadLetter` naming what is wrong,
+  never another exception. A wrong-typed envelope field (a `schema-name` that is a list, a
+  number for `stream-position`, ...) is a dead letter; an exception here would stop the
+  processor, which restarts from the checkpoint and reads the same record again, for ever.
 """
 
 from __future__ import annotations
@@ -115,10 +119,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _json_type(value: object) -> str:
+    """The JSON type of a decoded value, for reasons: "a list", "a number", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 def _record_id(meta: dict[str, Any]) -> int:
     record = meta.get("transaction-record-id", 0)
-    if type(record) is not int or not 0 <= record < _RECORD_ID_LIMIT:
-        raise DeadLetter(f"transaction-record-id {record!r} is not a whole number below 2^32")
+    if type(record) is not int:
+        raise DeadLetter(
+            f"metadata transaction-record-id is {_json_type(record)}, not a whole number"
+        )
+    if not 0 <= record < _RECORD_ID_LIMIT:  # the version's low 32 bits
+        raise DeadLetter(f"metadata transaction-record-id {record} is out of range")
     return record
 
 
@@ -141,7 +162,7 @@ def version_of(meta: dict[str, Any]) -> int:
         if lsns:
             return max(lsns) << 32 | _record_id(meta)
     elif position is not None:
-        raise DeadLetter(f"stream-position {position!r} is not a string")
+        raise DeadLetter(f"metadata stream-position is {_json_type(position)}, not a string")
     for field in ("commit-timestamp", "timestamp"):
         micros = _micros(meta.get(field))
         if micros is not None and micros >= 0:
@@ -150,8 +171,37 @@ def version_of(meta: dict[str, Any]) -> int:
 
 
 def _exact(raw: bytes) -> Any:
-    """The record again with every JSON number exact: integers as int, the rest as Decimal."""
-    return json.loads(raw, parse_float=Decimal)
+    """The record again with every JSON number exact: integers as int, the rest as Decimal.
+    (orjson accepted it, so it is strict JSON; the stdlib parser recurses, hence the guard.)"""
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError) as e:
+        raise DeadLetter(f"not JSON when read exactly ({type(e).__name__})") from None
+
+
+def _text(meta: dict[str, Any], name: str) -> str:
+    value = meta[name]
+    if not isinstance(value, str):
+        raise DeadLetter(f"metadata {name} is {_json_type(value)}, not a string")
+    return value
+
+
+def _scalars(values: tuple[Any, ...], table: str, where: str) -> None:
+    """Key values must be JSON scalars: the buffers key rows by them (a list is unhashable)."""
+    for v in values:
+        if isinstance(v, list | dict):
+            raise DeadLetter(f"primary key of {table} in {where} is {_json_type(v)}, not a value")
+
+
+def _names(value: Any, what: str) -> set[str]:
+    """Column names from a control record: an object's keys or a list of names."""
+    if value is None:
+        return set()
+    if isinstance(value, dict):
+        return set(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return set(value)
+    raise DeadLetter(f"control record {what} is {_json_type(value)}, not column names")
 
 
 def internal(schema: Any, name: Any) -> bool:
@@ -175,9 +225,9 @@ class Decoder:
         if not isinstance(meta, dict):
             raise DeadLetter("not a DMS record: no metadata object")
         try:
-            record_type = meta["record-type"]
-            op = meta["operation"]
-            schema, name = meta["schema-name"], meta["table-name"]
+            record_type = _text(meta, "record-type")
+            op = _text(meta, "operation")
+            schema, name = _text(meta, "schema-name"), _text(meta, "table-name")
         except KeyError as e:
             raise DeadLetter(f"DMS metadata lacks {e.args[0]!r}") from None
         if record_type == "control":
@@ -212,6 +262,7 @@ class Decoder:
             raise DeadLetter(f"primary key column {e.args[0]!r} missing from data") from None
         if None in key:
             raise DeadLetter(f"primary key of {schema}.{name} is NULL")
+        _scalars(key, f"{schema}.{name}", "data")
         unchanged: tuple[str, ...] = ()
         old_key = None
         if (
@@ -231,14 +282,19 @@ class Decoder:
             if len(data) < len(table.columns):
                 unchanged = tuple(sorted(table.toast - data.keys()))
             before = msg.get("before-image")
+            if before is not None and not isinstance(before, dict):
+                raise DeadLetter(f"before-image is {_json_type(before)}, not an object")
             if before and all(k in before for k in table.key):
                 previous = tuple(before[k] for k in table.key)
                 if previous != key:
+                    _scalars(previous, f"{schema}.{name}", "before-image")
                     old_key = previous
         if op == LOAD:
             version, commit = 0, None
         else:
             version, commit = version_of(meta), meta.get("commit-timestamp")
+            if commit is not None and not isinstance(commit, str):
+                raise DeadLetter(f"metadata commit-timestamp is {_json_type(commit)}, not a string")
         return ChangeEvent(
             table.name, op, key, data, version, sequence, commit, unchanged, old_key, raw,
             before_row if op == UPDATE else None,
@@ -259,7 +315,14 @@ class Decoder:
         if op not in CONTROL_OPERATIONS:
             raise DeadLetter(f"unknown control operation {op!r}")
         control = msg.get("control") or {}
-        source_columns = set((control.get("table-def") or {}).get("columns") or {})
+        if not isinstance(control, dict):
+            raise DeadLetter(f"control record's control is {_json_type(control)}, not an object")
+        table_def = control.get("table-def") or {}
+        if not isinstance(table_def, dict):
+            raise DeadLetter(
+                f"control record's table-def is {_json_type(table_def)}, not an object"
+            )
+        source_columns = _names(table_def.get("columns"), "table-def columns")
         if (
             op in ("create-table", "add-column", "change-columns")
             and source_columns - table.columns
@@ -270,7 +333,7 @@ class Decoder:
                 f"the contract: add them to {table.where}"
             )
         if op == "drop-column":
-            gone = set(control.get("columns") or []) & table.columns
+            gone = _names(control.get("columns"), "columns") & table.columns
             if gone:
                 raise DeadLetter(
                     f"drop-column: contract column(s) {', '.join(sorted(gone))} of "

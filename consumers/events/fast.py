@@ -19,6 +19,10 @@ The contract between the two paths (tests/unit/events/test_fast.py holds it):
   versions keep the later record. They come out in the arrival order of the winning records
   (buffer.py's come in the order each key was first seen); a batch is a set of rows to the
   loader, which orders by version alone.
+- Values a warehouse cannot store (NUL in text, year 0, ...: columns.check_storable) fail the
+  bulk typing of both paths alike, so the reference names them as dead letters.
+- make fuzz (fuzz/dmsjson.py) and tests/unit/events/test_properties.py hold both paths to this
+  over arbitrary input; the C code must never crash, leak or read outside its input.
 Without the compiled module (no C compiler at install) every record takes the reference path.
 """
 

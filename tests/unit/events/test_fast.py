@@ -7,13 +7,11 @@ byte-level damage to them."""
 
 from __future__ import annotations
 
-import io
 import random
 import uuid
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
 
 from consumers.batching.buffer import FlushPolicy, ShardBatch
@@ -29,8 +27,8 @@ from consumers.events.fast import FastDecoder
 from consumers.sink.writer import BatchManifest, BatchWriter
 from tests.conftest import DMS_DIR
 from tests.fakes import FakeS3
+from tests.unit.events.parity import SHARD, Paths
 
-SHARD = "shardId-000000000007"
 TEXTS = ["plain", 'quote " here', "back\\slash", "new\nline\ttab", "é ü ß", "日本語", "emoji 🙂",
          "ctl \x01", "", "x" * 41]  # fmt: skip
 
@@ -135,34 +133,7 @@ def workload(
 
 def _resolved(contracts: list[TableContract], raws: list[bytes], fast: bool) -> dict[str, Any]:
     """The batch resolved and written with the fast path on or off: what landed in S3."""
-    batch = ShardBatch(FlushPolicy(max_rows=10**6, max_bytes=1 << 40), _keys(contracts))
-    sequences = [str(1000 + i) for i in range(len(raws))]
-    batch.stage(raws, sequences, ["pk"] * len(raws), [1_764_000_000_000] * len(raws))
-    s3 = FakeS3()
-    writer = BatchWriter(s3, "b", "d", {c.qualified: c for c in contracts})
-    dead: list[tuple[str, str]] = []
-
-    def dead_letter(i: int, reason: str) -> None:
-        dead.append((sequences[i], reason))
-
-    counts = resolve(batch, Decoder(contracts), FastDecoder(contracts, fast), SHARD, dead_letter)
-    typed = sorted(batch.typed)
-    manifest = writer.write(SHARD, batch, "rows")
-    tables = {}
-    for f in manifest.files:
-        rows = pq.read_table(io.BytesIO(s3.objects[("b", f.key)])).to_pylist()
-        key = next(c for c in contracts if c.qualified == f.table).primary_key
-        tables[f.table] = sorted(rows, key=lambda r: tuple(r[k] for k in key))
-    files = [(f.table, f.rows, f.min_version, f.max_version, f.operations) for f in manifest.files]
-    return {
-        "counts": counts,
-        "dead": dead,
-        "late_dead": [(d["sequence"], d["reason"]) for d in manifest.dead_letters[len(dead) :]],
-        "control": manifest.control,
-        "files": files,
-        "tables": tables,
-        "typed": typed,
-    }
+    return Paths(contracts).resolved(raws, fast)
 
 
 def _keys(contracts: list[TableContract]) -> Any:
@@ -171,11 +142,7 @@ def _keys(contracts: list[TableContract]) -> Any:
 
 
 def _same(contracts: list[TableContract], raws: list[bytes]) -> dict[str, Any]:
-    fast, reference = _resolved(contracts, raws, True), _resolved(contracts, raws, False)
-    assert reference["typed"] == []
-    for part in ("counts", "dead", "late_dead", "control", "files", "tables"):
-        assert fast[part] == reference[part], part
-    return fast
+    return Paths(contracts).same(raws)
 
 
 @pytest.mark.parametrize("seed", range(6))
