@@ -21,7 +21,8 @@ Rules, checked when a contract loads (model.py) and so by every command:
     name (`"ID"` and `id`) are refused with both names: one would overwrite the other;
   - a column may not be named `_cdc_...` (the warehouse's metadata columns) or like a PostgreSQL
     system column (Redshift: "cannot be used as column names": oid, tableoid, xmin, ...), nor
-    hold a comma (the change metadata lists column names comma-separated).
+    hold a comma (the change metadata lists column names comma-separated) or a backslash
+    (Redshift string literals, in which the load plans name columns, take it as an escape).
 
 Names the warehouse derives (tombstone tables, indexes) are bounded with `derived_name`: a name
 PostgreSQL would silently truncate to 63 bytes could collide with another table's.
@@ -75,6 +76,10 @@ def column_problem(name: str) -> str | None:
     if "," in name:
         # The change metadata lists columns comma-separated (`_cdc_unchanged`, `_cdc_unknown`).
         return "has a comma, which the pipeline's change metadata uses between column names"
+    if "\\" in name:
+        # The load plans compare column names as string literals, and Redshift's literals take
+        # a backslash as an escape (REGEXP_SUBSTR's example pattern '(\\w+)').
+        return "has a backslash, which Redshift string literals take as an escape"
     return None
 
 

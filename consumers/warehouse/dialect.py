@@ -382,7 +382,9 @@ class RedshiftDialect(PostgresDialect):
         return f"CAST(CASE {dow} WHEN 0 THEN 7 ELSE {dow} END AS integer)"
 
     def provenance(self, expr: str, column: str) -> str:
-        pattern = lit(f",{regex_literal(column)}:(-?[0-9]+),")
+        # Redshift's string literals take a backslash as an escape (REGEXP_SUBSTR: the pattern
+        # '(\\w+)' means (\w+)), so the regex escapes are doubled.
+        pattern = lit(f",{regex_literal(column).replace(chr(92), chr(92) * 2)}:(-?[0-9]+),")
         return f"CAST(REGEXP_SUBSTR({expr}, {pattern}, 1, 1, 'e') AS {self.VERSION})"
 
     def lock_all(self, contracts: list[TableContract]) -> str:

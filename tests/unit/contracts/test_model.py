@@ -69,6 +69,7 @@ def _doc() -> dict[str, Any]:
         (lambda d: d["fields"][1].update(sql_name="_CDC_version"), "metadata columns"),
         (lambda d: d["fields"][1].update(sql_name="xmin"), "system column"),
         (lambda d: d["fields"][1].update(sql_name="a,b"), "comma"),
+        (lambda d: d["fields"][1].update(sql_name="a\\b"), "backslash"),
         (lambda d: d["fields"][1].update(sql_name="tab\there"), "not printable"),
         (lambda d: d["fields"][0].update(type="long"), 'use "int"'),
         (lambda d: d["fields"][1].pop("sql_type"), "no sql_type"),

@@ -59,6 +59,8 @@ def real_names():
                  "sql_type": "date"},
                 {"name": "x", "sql_name": 'say "hi"', "type": ["null", "string"],
                  "default": None, "sql_type": "text"},
+                {"name": "price", "sql_name": "price (€)", "type": ["null", "string"],
+                 "default": None, "sql_type": "text"},
             ],
         },
         Path("schemas/Sport.names.avsc"),
@@ -191,7 +193,7 @@ def test_warehouse_names_fold_ascii_letters_only():
     c = real_names()
     assert c.warehouse_schema == "sport"
     assert [col.warehouse_name for col in c.columns] == [
-        "playerid", "year", "order", "größe", "year of birth", 'say "hi"'
+        "playerid", "year", "order", "größe", "year of birth", 'say "hi"', "price (€)"
     ]  # fmt: skip
     assert c.warehouse_key == ("playerid", "year")
     for d in DIALECTS.values():
@@ -207,6 +209,14 @@ def test_change_metadata_keeps_source_names_identifiers_use_warehouse_names():
     assert "',order,'" in sql["toast-stage-order"] and "',größe,'" in sql["toast-stage-größe"]
     assert 'SET "order" = f."order"' in sql["toast-stage-order"]
     assert 'PARTITION BY s."playerid", s."year"' in sql["toast-stage-order"]
+
+
+def test_provenance_patterns_match_a_column_name_literally():
+    """A name's regex metacharacters are escaped; Redshift's literals take one more backslash."""
+    pg = PostgresDialect().provenance("u", "price (€)")
+    rs = RedshiftDialect().provenance("u", "price (€)")
+    assert r"',price \(€\):(-?[0-9]+),'" in pg
+    assert r"',price \\(€\\):(-?[0-9]+),'" in rs
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
