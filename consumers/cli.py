@@ -121,11 +121,16 @@ def contracts_import(
     """Generate contracts from an existing PostgreSQL database (then mark PII columns)."""
     from consumers.contracts.importer import import_contracts
 
+    refused: list[str] = []
     paths = import_contracts(
-        source_dsn, schema, _split(tables), out, warn=lambda m: typer.echo(m, err=True)
+        source_dsn, schema, _split(tables), out, lambda m: typer.echo(m, err=True), refused
     )
     for p in paths:
         typer.echo(f"wrote {p}")
+    if refused:  # the others are written; the refused ones are a mistake to fix (exit 2)
+        typer.echo(f"{len(refused)} table(s) refused (see above): fix them or leave them out "
+                   "with --tables", err=True)  # fmt: skip
+        raise typer.Exit(2)
     typer.echo('next: mark personal-data columns with "pii": true, then run `cdc capture`')
 
 
@@ -498,10 +503,12 @@ def access_show(
 
     out: dict[str, dict[str, list[str]]] = {}
     for c in load_contracts(_settings(contracts).contracts_dir):
-        every = [col.name for col in c.columns]
+        every = [col.warehouse_name for col in c.columns]
         out[c.qualified] = {role: every for role in ROLES}
         out[c.qualified][ANALYST] = analyst_columns(c)
-        out[c.qualified]["withheld from analysts (pii)"] = list(c.pii_columns)
+        out[c.qualified]["withheld from analysts (pii)"] = [
+            col.warehouse_name for col in c.columns if col.pii
+        ]
     if as_json:
         _echo_json(out)
         return

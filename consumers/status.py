@@ -28,12 +28,13 @@ def tables(
     with source_and_warehouse(source_dsn, warehouse_dsn) as (src, wh):
         for c in contracts:
             table = f"{q(c.schema)}.{q(c.name)}"
+            target = f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"
             row = src.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()
             entry: dict[str, Any] = {"table": c.qualified, "source_rows": row[0] if row else 0}
             try:
                 count, newest = wh.execute(
                     f'SELECT count(*) FILTER (WHERE NOT "_cdc_deleted"), max("_cdc_commit_ts") '
-                    f"FROM {table}".encode()
+                    f"FROM {target}".encode()
                 ).fetchone() or (0, None)
                 last = wh.execute(
                     "SELECT max(applied_at), CAST(extract(epoch FROM "

@@ -13,8 +13,9 @@ infra/dms/README.md records what each setting does and why it has its value.
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,46 @@ class SelectionRule:
     table: str
     action: str  # include | exclude
 
+    @cached_property
+    def _patterns(self) -> tuple[re.Pattern[str], re.Pattern[str]]:
+        return locator_pattern(self.schema), locator_pattern(self.table)
+
     def matches(self, schema: str, table: str) -> bool:
-        # DMS wildcards: % is any run of characters.
-        return fnmatch.fnmatchcase(schema, self.schema.replace("%", "*")) and fnmatch.fnmatchcase(
-            table, self.table.replace("%", "*")
-        )
+        s, t = self._patterns
+        return bool(s.fullmatch(schema) and t.fullmatch(table))
+
+
+def locator_pattern(locator: str) -> re.Pattern[str]:
+    """A DMS object-locator name as a regular expression. AWS DMS User Guide, "Wildcards in
+    table mapping": `%` is any run of characters, `_` any single character, `[ab]` / `[a-d]` a
+    set or range (`[_]` a literal underscore); every other character is itself, and names are
+    case-sensitive ("playerStats" is not "playerstats")."""
+    out, i = [], 0
+    while i < len(locator):
+        ch = locator[i]
+        end = locator.find("]", i + 2) if ch == "[" else -1
+        if end != -1:
+            body = "".join("\\" + x if x in "\\^[]" else x for x in locator[i + 1 : end])
+            out.append(f"[{body}]")
+            i = end + 1
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def locator(name: str) -> str:
+    """`name` as an object-locator that matches it and nothing else: `_`, `%` and `[` are
+    wildcards to DMS, so each is written as a one-character set ("Wildcards in table mapping":
+    `[_]` matches a literal underscore). Without it `sales_order` also selects `salesXorder`."""
+    return "".join(f"[{ch}]" if ch in "_%[" else ch for ch in name)
+
+
+def _rule_name(prefix: str, c: TableContract, number: int) -> str:
+    # Rule names are meant to be alphanumeric (DMS "Selection rules and actions"): a table
+    # whose name has other characters is named by its rule number instead.
+    name = f"{prefix}-{c.schema}-{c.name}"
+    return name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) else f"{prefix}-{number}"
 
 
 @dataclass(frozen=True)
@@ -138,15 +174,18 @@ def load(directory: Path, contracts: list[TableContract] | None = None) -> DmsCo
 
 def table_mappings(contracts: list[TableContract]) -> dict[str, Any]:
     """The table-mapping document for these contracts: one selection rule and one
-    object-mapping rule (partition key = the row's primary key) per table."""
+    object-mapping rule (partition key = the row's primary key) per table, with the source's
+    names exactly (object-locators are case-sensitive, wildcards escaped), and a remove-column
+    transformation rule per generated column the contract leaves out (contracts/importer.py):
+    DMS's full load would otherwise carry a column no contract has."""
     rules: list[dict[str, Any]] = []
     for i, c in enumerate(contracts, start=1):
         rules.append(
             {
                 "rule-type": "selection",
                 "rule-id": str(i),
-                "rule-name": f"include-{c.schema}-{c.name}",
-                "object-locator": {"schema-name": c.schema, "table-name": c.name},
+                "rule-name": _rule_name("include", c, i),
+                "object-locator": {"schema-name": locator(c.schema), "table-name": locator(c.name)},
                 "rule-action": "include",
             }
         )
@@ -155,15 +194,33 @@ def table_mappings(contracts: list[TableContract]) -> dict[str, Any]:
             {
                 "rule-type": "object-mapping",
                 "rule-id": str(1000 + i),
-                "rule-name": f"kinesis-{c.schema}-{c.name}",
+                "rule-name": _rule_name("kinesis", c, 1000 + i),
                 "rule-action": "map-record-to-record",
-                "object-locator": {"schema-name": c.schema, "table-name": c.name},
+                "object-locator": {"schema-name": locator(c.schema), "table-name": locator(c.name)},
                 # A table without a primary key can only be partitioned by its name.
                 "mapping-parameters": {
                     "partition-key-type": "primary-key" if c.primary_key else "schema-table"
                 },
             }
         )
+    n = 2000
+    for c in contracts:
+        for column in c.generated_columns:
+            n += 1
+            rules.append(
+                {
+                    "rule-type": "transformation",
+                    "rule-id": str(n),
+                    "rule-name": f"generated-{n}",
+                    "rule-target": "column",
+                    "object-locator": {
+                        "schema-name": locator(c.schema),
+                        "table-name": locator(c.name),
+                        "column-name": locator(column),
+                    },
+                    "rule-action": "remove-column",
+                }
+            )
     return {"rules": rules}
 
 

@@ -37,7 +37,7 @@ from consumers.capture.dms_config import DmsConfig
 from consumers.capture.kinesis_sink import Sink
 from consumers.capture.messages import MessageBuilder, TableRenderer, iso_utc, now_iso
 from consumers.capture.render import CAPTURE_GUCS, copy_field, libpq_options
-from consumers.contracts.ddl import quote_ident
+from consumers.contracts.ddl import quote_ident, quote_literal
 from consumers.contracts.model import TableContract
 from consumers.db import connect, first_line
 from consumers.errors import CdcError, TerminalError
@@ -164,13 +164,16 @@ class Capture:
                 )
             for c in self.tables:
                 rows = conn.execute(
+                    # Generated columns are not sent by pgoutput (PostgreSQL "Logical
+                    # Replication Restrictions"): the full load leaves them out as well.
                     "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) "
-                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+                    "ORDER BY a.attnum",
                     (f"{quote_ident(c.schema)}.{quote_ident(c.name)}",),
                 ).fetchall()
                 if not rows:
                     raise TerminalError(
-                        f"table {c.qualified} (contract in {c.schema}.{c.name}.avsc) does not "
+                        f"table {c.qualified} (contract {c.file_name}) does not "
                         "exist in the source: create it (`cdc demo load` creates the demo "
                         "tables) or remove its contract"
                     )
@@ -201,13 +204,13 @@ class Capture:
             # insert-only replication set, and ignores their updates and deletes.
             keyed = [c for c in self.tables if not c.append_only]
             inserts = [c for c in self.tables if c.append_only]
-            self._publish(conn, self.cfg.publication, keyed, "")
+            # A partitioned table replicates as one table: its partitions' changes are
+            # published under the root's name and columns (CREATE PUBLICATION,
+            # publish_via_partition_root), as its contract names it.
+            self._publish(conn, self.cfg.publication, keyed, {})
             if inserts or self._exists(conn, self.cfg.insert_publication):
                 self._publish(
-                    conn,
-                    self.cfg.insert_publication,
-                    inserts,
-                    " WITH (publish = 'insert, truncate')",
+                    conn, self.cfg.insert_publication, inserts, {"publish": "insert, truncate"}
                 )
         return layouts
 
@@ -216,14 +219,22 @@ class Capture:
         row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (publication,))
         return row.fetchone() is not None
 
-    def _publish(self, conn: Any, name: str, tables: list[TableContract], options: str) -> None:
+    def _publish(
+        self, conn: Any, name: str, tables: list[TableContract], options: dict[str, str]
+    ) -> None:
         """Create the publication, or make its tables exactly `tables` (possibly none)."""
         pub = quote_ident(name)
         listed = ", ".join(f"{quote_ident(c.schema)}.{quote_ident(c.name)}" for c in tables)
+        settings = ", ".join(
+            f"{k} = {quote_literal(v)}"
+            for k, v in {**options, "publish_via_partition_root": "true"}.items()
+        )
         if not self._exists(conn, name):
             scope = f" FOR TABLE {listed}" if listed else ""
-            conn.execute(f"CREATE PUBLICATION {pub}{scope}{options}".encode())
-        elif listed:
+            conn.execute(f"CREATE PUBLICATION {pub}{scope} WITH ({settings})".encode())
+            return
+        conn.execute(f"ALTER PUBLICATION {pub} SET ({settings})".encode())
+        if listed:
             conn.execute(f"ALTER PUBLICATION {pub} SET TABLE {listed}".encode())
         else:
             for schema, table in conn.execute(

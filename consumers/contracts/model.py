@@ -12,6 +12,10 @@ with a few extra attributes that Avro ignores and we read:
 - field level: `sql_type` (the PostgreSQL type as in the source DDL, e.g. `numeric(10,2)`);
   `pii` (true for personal data: analysts never see it). A nullable column is the union
   `["null", T]` with `"default": null`.
+- names (names.py): `name`/`namespace` are Avro names; a table, schema or column whose PostgreSQL
+  name is not one (`"year of birth"`, `"größe"`) carries the real name in `sql_name` (record:
+  also `sql_schema`). `primary_key` lists the SQL names. `generated_columns` lists the source's
+  generated columns, which are not replicated (the import leaves them out: see importer.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Literal
 import fastavro
 import orjson
 
+from consumers.contracts import names
 from consumers.contracts.types import Kind, canonical_sql_type, expected_avro, kind_of
 from consumers.errors import ContractError
 
@@ -42,6 +47,12 @@ class Column:
     pii: bool
     avro: Any
     enum_symbols: tuple[str, ...] = ()
+    avro_name: str = ""  # the field's Avro name when `name` is not one (names.py)
+
+    @property
+    def warehouse_name(self) -> str:
+        """The column's name in the warehouse: ASCII letters folded (names.py)."""
+        return names.fold(self.name)
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,30 @@ class TableContract:
     append_only: bool = False
     doc: str = ""
     full_row_identity: bool = False  # keyless, REPLICA IDENTITY FULL at the source
+    generated_columns: tuple[str, ...] = ()  # at the source; not replicated (importer.py)
 
     @property
     def qualified(self) -> str:
+        """schema.table as at the source: how manifests, the ledger and messages name it."""
         return f"{self.schema}.{self.name}"
+
+    @property
+    def warehouse_schema(self) -> str:
+        return names.fold(self.schema)
+
+    @property
+    def warehouse_table(self) -> str:
+        return names.fold(self.name)
+
+    @property
+    def warehouse_key(self) -> tuple[str, ...]:
+        return tuple(names.fold(k) for k in self.primary_key)
+
+    @property
+    def file_name(self) -> str:
+        """The contract's file name: schema.table.avsc, with `/` and `%` percent-encoded."""
+        safe = self.qualified.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
+        return f"{safe}.avsc"
 
     @property
     def keyless(self) -> bool:
@@ -82,8 +113,13 @@ class TableContract:
     def to_avsc(self) -> dict[str, Any]:
         """The contract as the Avro schema document stored in schemas/."""
         fields: list[dict[str, Any]] = []
+        taken: set[str] = set()
         for c in self.columns:
-            f: dict[str, Any] = {"name": c.name}
+            avro = c.avro_name or names.avro_name(c.name, taken)
+            taken.add(avro)
+            f: dict[str, Any] = {"name": avro}
+            if avro != c.name:
+                f["sql_name"] = c.name
             f["type"] = ["null", c.avro] if c.nullable else c.avro
             if c.nullable:
                 f["default"] = None
@@ -91,7 +127,12 @@ class TableContract:
             if c.pii:
                 f["pii"] = True
             fields.append(f)
-        doc: dict[str, Any] = {"type": "record", "name": self.name, "namespace": self.schema}
+        record, namespace = names.avro_name(self.name, set()), names.avro_name(self.schema, set())
+        doc: dict[str, Any] = {"type": "record", "name": record, "namespace": namespace}
+        if record != self.name:
+            doc["sql_name"] = self.name
+        if namespace != self.schema:
+            doc["sql_schema"] = self.schema
         if self.doc:
             doc["doc"] = self.doc
         doc["primary_key"] = list(self.primary_key)
@@ -100,6 +141,8 @@ class TableContract:
             doc["append_only"] = True
         if self.full_row_identity:
             doc["replica_identity"] = "full"
+        if self.generated_columns:
+            doc["generated_columns"] = list(self.generated_columns)
         doc["fields"] = fields
         return doc
 
@@ -109,13 +152,16 @@ def _fail(path: Path, problem: str, fix: str) -> ContractError:
 
 
 def _column(path: Path, field: dict[str, Any]) -> Column:
-    name = field.get("name", "")
-    if not IDENTIFIER.match(name):
+    avro_name = field.get("name", "")
+    if not isinstance(avro_name, str) or not names.AVRO_NAME.match(avro_name):
         raise _fail(
             path,
-            f"column name {name!r} is not a plain lower-case SQL identifier",
-            "rename it to match [a-z_][a-z0-9_]* (at most 63 characters)",
+            f"field name {avro_name!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)",
+            'use an Avro-safe "name" and put the column\'s real name in "sql_name"',
         )
+    name = field.get("sql_name", avro_name)
+    if not isinstance(name, str) or (bad := names.column_problem(name)):
+        raise _fail(path, f"column name {name!r} {bad or 'is not a string'}", "rename it")
     avro = field["type"]
     nullable = isinstance(avro, list) and "null" in avro
     if nullable:
@@ -155,6 +201,7 @@ def _column(path: Path, field: dict[str, Any]) -> Column:
         pii=bool(field.get("pii", False)),
         avro=avro,
         enum_symbols=symbols,
+        avro_name=avro_name,
     )
 
 
@@ -165,16 +212,32 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
         raise _fail(path, f"not a valid Avro schema ({e})", "fix the schema JSON") from None
     if doc.get("type") != "record":
         raise _fail(path, "top-level type is not a record", 'use "type": "record"')
-    schema, table = doc.get("namespace", ""), doc.get("name", "")
-    for what, ident in (("schema (namespace)", schema), ("table (name)", table)):
-        if not IDENTIFIER.match(ident):
+    for what in ("namespace", "name"):
+        if not names.AVRO_NAME.match(str(doc.get(what, ""))):
             raise _fail(
-                path, f"{what} {ident!r} is not a plain lower-case SQL identifier", "rename"
+                path,
+                f"record {what} {doc.get(what)!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)",
+                f'use an Avro-safe "{what}" and put the real name in '
+                f'"{"sql_schema" if what == "namespace" else "sql_name"}"',
             )
+    schema = doc.get("sql_schema", doc["namespace"])
+    table = doc.get("sql_name", doc["name"])
+    for what, ident in (("schema", schema), ("table", table)):
+        if not isinstance(ident, str) or (bad := names.problem(ident)):
+            raise _fail(path, f"{what} name {ident!r} {bad or 'is not a string'}", "rename it")
     columns = tuple(_column(path, f) for f in doc["fields"])
-    names = [c.name for c in columns]
-    if len(set(names)) != len(names):
-        raise _fail(path, "duplicate column names", "remove the duplicates")
+    names_ = [c.name for c in columns]
+    for what, listed in (("column", names_), ("field", [c.avro_name for c in columns])):
+        if len(set(listed)) != len(listed):
+            dup = sorted({n for n in listed if listed.count(n) > 1})
+            raise _fail(path, f"duplicate {what} names {dup}", "remove the duplicates")
+    for a, b in names.collisions(names_):
+        raise _fail(
+            path,
+            f"columns {a!r} and {b!r} have the same warehouse name {names.fold(a)!r} (Redshift "
+            "folds ASCII letters to lower case)",
+            "rename one at the source, or leave one out of the contract",
+        )
     append_only = bool(doc.get("append_only", False))
     identity = doc.get("replica_identity", "default")
     if identity not in ("default", "full"):
@@ -197,9 +260,9 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
     if not pk and doc.get("delete_mode", "hard") != "hard":
         raise _fail(path, "a table without a primary key deletes rows", 'use "delete_mode": "hard"')
     for k in pk:
-        if k not in names:
+        if k not in names_:
             raise _fail(path, f"primary key column {k!r} is not a field", "fix primary_key")
-        if dict(zip(names, columns, strict=True))[k].nullable:
+        if dict(zip(names_, columns, strict=True))[k].nullable:
             raise _fail(path, f"primary key column {k!r} is nullable", "make it non-null")
     delete_mode = doc.get("delete_mode", "hard")
     if delete_mode not in ("hard", "soft"):
@@ -213,6 +276,7 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
         append_only=append_only,
         doc=doc.get("doc", ""),
         full_row_identity=full,
+        generated_columns=tuple(doc.get("generated_columns") or ()),
     )
 
 
@@ -241,10 +305,18 @@ def load_contracts(directory: Path, tables: Iterable[str] | None = None) -> list
             f"no *.avsc contracts in {directory}: create them with `cdc contracts import`"
         )
     seen: dict[str, TableContract] = {}
+    warehouse: dict[tuple[str, str], TableContract] = {}
     for c in contracts:
         if c.qualified in seen:
             raise ContractError(f"two contracts for table {c.qualified} in {directory}: keep one")
         seen[c.qualified] = c
+        other = warehouse.setdefault((c.warehouse_schema, c.warehouse_table), c)
+        if other is not c:
+            raise ContractError(
+                f"tables {other.qualified!r} and {c.qualified!r} in {directory} have the same "
+                f"warehouse name {c.warehouse_schema}.{c.warehouse_table} (Redshift folds ASCII "
+                "letters to lower case): keep one of the two contracts"
+            )
     if tables is not None:
         wanted = list(tables)
         chosen = []

@@ -77,7 +77,9 @@ _ARROW: dict[Kind, pa.DataType] = {
 
 
 def arrow_schema(contract: TableContract) -> pa.Schema:
-    fields = [pa.field(c.name, arrow_type(c), nullable=True) for c in contract.columns]
+    # Parquet columns carry the warehouse names (ASCII folded, contracts/names.py): the Glue
+    # tables over the lake name them so, and Glue/Athena names are lower case.
+    fields = [pa.field(c.warehouse_name, arrow_type(c), nullable=True) for c in contract.columns]
     return pa.schema(fields + METADATA_FIELDS)
 
 

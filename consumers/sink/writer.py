@@ -205,7 +205,7 @@ DICTIONARY_METADATA = ("_cdc_op", "_cdc_shard", "_cdc_batch")
 
 
 def _parquet(table: pa.Table, contract: TableContract) -> bytes:
-    enums = [c.name for c in contract.columns if c.kind is Kind.ENUM]
+    enums = [c.warehouse_name for c in contract.columns if c.kind is Kind.ENUM]
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", use_dictionary=[*enums, *DICTIONARY_METADATA])
     return buf.getvalue()

@@ -1,8 +1,9 @@
 """SQL for the warehouse, one dialect class per warehouse, pure builders (no I/O).
 
 PostgreSQL is the local warehouse; Redshift extends it and overrides only what differs
-(types, COPY, locking, timestamps). Identifiers are always quoted; contract names are already
-restricted to plain lower-case identifiers when contracts load (consumers/contracts/model.py).
+(types, COPY, locking, timestamps). Identifiers are always quoted, and are the warehouse names
+of the contract's tables and columns: the source names with ASCII letters folded to lower case,
+as Redshift stores them (consumers/contracts/names.py has the decision and its source).
 
 Warehouse tables: the contract's columns plus
   _cdc_version    numeric(38,0)  ordering version of the row's latest applied change
@@ -11,6 +12,7 @@ Warehouse tables: the contract's columns plus
   _cdc_loaded_at  when the load that applied it ran
   _cdc_deleted    soft-delete tables: true once the row was deleted at the source
 Hard-delete tables keep the keys and versions of deleted rows in cdc."<schema>__<table>__deleted"
+(shortened with a hash beyond 63 bytes: names.derived_name)
 so an older change arriving late (a replay, a duplicate) never brings a deleted row back.
 Tables without a primary key (a multiset of rows) also have
   _cdc_row        the identity of the change that added the row: its ordering version, or
@@ -23,9 +25,11 @@ removed row is ever applied twice.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from consumers.contracts.model import Column, TableContract
+from consumers.contracts.names import derived_name
 from consumers.contracts.types import Kind, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
@@ -52,7 +56,7 @@ ANALYST_META = ("_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "
 
 def analyst_columns(c: TableContract) -> list[str]:
     """Every column except those classified `pii` in the contract."""
-    return [col.name for col in c.columns if not col.pii]
+    return [col.warehouse_name for col in c.columns if not col.pii]
 
 
 def q(name: str) -> str:
@@ -61,6 +65,11 @@ def q(name: str) -> str:
 
 def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def regex_literal(text: str) -> str:
+    """`text` matched literally by a POSIX regular expression (PostgreSQL and Redshift)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\-])", r"\\\1", text)
 
 
 class PostgresDialect:
@@ -96,10 +105,14 @@ class PostgresDialect:
     # ------------------------------------------------------------------ names and types
 
     def table(self, c: TableContract) -> str:
-        return f"{q(c.schema)}.{q(c.name)}"
+        return f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"
 
     def tombstones(self, c: TableContract) -> str:
-        return f'"cdc".{q(f"{c.schema}__{c.name}__deleted")}'
+        return f'"cdc".{q(self._derived(c, "__deleted"))}'
+
+    @staticmethod
+    def _derived(c: TableContract, suffix: str) -> str:
+        return derived_name(f"{c.warehouse_schema}__{c.warehouse_table}", suffix)
 
     def column_type(self, col: Column) -> str:
         if col.kind is Kind.DECIMAL:
@@ -122,7 +135,7 @@ class PostgresDialect:
 
     def target_columns(self, c: TableContract) -> list[str]:
         cols = [
-            f"{q(col.name)} {self.column_type(col)}{'' if col.nullable else ' NOT NULL'}"
+            f"{q(col.warehouse_name)} {self.column_type(col)}{'' if col.nullable else ' NOT NULL'}"
             for col in c.columns
         ]
         cols += [
@@ -137,7 +150,7 @@ class PostgresDialect:
             '"_cdc_unknown" varchar(65535)',
         ]
         if c.primary_key:
-            cols.append(f"PRIMARY KEY ({', '.join(q(k) for k in c.primary_key)})")
+            cols.append(f"PRIMARY KEY ({', '.join(q(k) for k in c.warehouse_key)})")
         else:
             cols += ['"_cdc_row" varchar(256) NOT NULL', '"_cdc_hash" char(32) NOT NULL']
             cols.append('PRIMARY KEY ("_cdc_row")')
@@ -148,7 +161,10 @@ class PostgresDialect:
         return f"CREATE TABLE IF NOT EXISTS {self.table(c)} (\n  {body}\n)"
 
     def create_tombstones(self, c: TableContract) -> str:
-        keys = [f"{q(k)} {self.column_type(c.column(k))} NOT NULL" for k in c.primary_key]
+        keys = [
+            f"{q(c.column(k).warehouse_name)} {self.column_type(c.column(k))} NOT NULL"
+            for k in c.primary_key
+        ]
         if c.keyless:
             keys = ['"_cdc_row" varchar(256)']
         body = ", ".join([*keys, f'"_cdc_version" {self.VERSION} NOT NULL'])
@@ -159,10 +175,12 @@ class PostgresDialect:
         checked against the tombstones by version and by row."""
         table, x = self.table(c), self.tombstones(c)
         return [
-            f'CREATE INDEX IF NOT EXISTS {q(f"{c.name}__cdc_hash")} ON {table} ("_cdc_hash")',
-            f"CREATE INDEX IF NOT EXISTS {q(f'{c.schema}__{c.name}__deleted__version')} ON {x} "
+            # An index lives in its table's schema: its name need not hold the schema's.
+            f"CREATE INDEX IF NOT EXISTS {q(derived_name(c.warehouse_table, '__cdc_hash'))} "
+            f'ON {table} ("_cdc_hash")',
+            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__version'))} ON {x} "
             '("_cdc_version")',
-            f"CREATE INDEX IF NOT EXISTS {q(f'{c.schema}__{c.name}__deleted__row')} ON {x} "
+            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__row'))} ON {x} "
             '("_cdc_row")',
         ]
 
@@ -174,7 +192,8 @@ class PostgresDialect:
         """md5 over each column's md5 (or `n` for NULL): unambiguous, and bounded in length
         whatever the columns hold (Redshift's varchar stops at 65535 bytes)."""
         parts = " || ".join(
-            f"COALESCE(MD5({self.value_text(col, q(col.name))}), 'n')" for col in c.columns
+            f"COALESCE(MD5({self.value_text(col, q(col.warehouse_name))}), 'n')"
+            for col in c.columns
         )
         return f"MD5({parts})"
 
@@ -196,7 +215,7 @@ class PostgresDialect:
 
     def bootstrap(self, contracts: list[TableContract], access: bool = True) -> list[str]:
         out = ['CREATE SCHEMA IF NOT EXISTS "cdc"', self.create_ledger(), self.create_quarantine()]
-        for schema in sorted({c.schema for c in contracts}):
+        for schema in sorted({c.warehouse_schema for c in contracts}):
             out.append(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
         for c in contracts:
             out.append(self.create_table(c))
@@ -204,7 +223,7 @@ class PostgresDialect:
                 out.append(self.create_tombstones(c))
             if c.keyless:
                 out += self.keyless_indexes(c)
-        schemas = ", ".join(q(x) for x in ["cdc", *sorted({c.schema for c in contracts})])
+        schemas = ", ".join(q(x) for x in ["cdc", *sorted({c.warehouse_schema for c in contracts})])
         for role, privileges in ROLES.items():
             out.append(self.create_role(role))
             out.append(f"GRANT USAGE ON SCHEMA {schemas} TO {self.grantee(role)}")
@@ -219,14 +238,14 @@ class PostgresDialect:
         works for analysts (views run with their owner's rights)."""
         analyst = self.grantee(ANALYST)
         out = [self.create_role(ANALYST), f"CREATE SCHEMA IF NOT EXISTS {q(ANALYST_SCHEMA)}"]
-        for schema in sorted({c.schema for c in contracts}):
+        for schema in sorted({c.warehouse_schema for c in contracts}):
             out.append(f"GRANT USAGE ON SCHEMA {q(schema)} TO {analyst}")
         for c in contracts:
             cols = [*analyst_columns(c), *ANALYST_META]
             out.append(
                 f"GRANT SELECT ({', '.join(q(n) for n in cols)}) ON {self.table(c)} TO {analyst}"
             )
-            view = f"{q(ANALYST_SCHEMA)}.{q(c.name)}"
+            view = f"{q(ANALYST_SCHEMA)}.{q(c.warehouse_table)}"
             picked = ", ".join(q(n) for n in analyst_columns(c))
             out.append(
                 f"CREATE OR REPLACE VIEW {view} AS SELECT {picked} FROM {self.table(c)} "
@@ -252,7 +271,7 @@ class PostgresDialect:
 
     def stage_columns(self, c: TableContract) -> list[tuple[str, str]]:
         """Staging columns in Parquet file order (Redshift's COPY matches by position)."""
-        cols = [(col.name, self.column_type(col)) for col in c.columns]
+        cols = [(col.warehouse_name, self.column_type(col)) for col in c.columns]
         meta = [self.VERSION, "varchar(8)", self.TIMESTAMPTZ, "varchar(64)", "varchar(128)",
                 "varchar(256)", "varchar(65535)", "varchar(65535)"]  # fmt: skip
         return cols + list(zip(STAGE_META, meta, strict=True))
@@ -280,7 +299,8 @@ class PostgresDialect:
 
     def provenance(self, expr: str, column: str) -> str:
         """The version recorded for `column` in a `_cdc_unknown` string, or NULL."""
-        return f"CAST(substring({expr} from {lit(f',{column}:(-?[0-9]+),')}) AS {self.VERSION})"
+        pattern = lit(f",{regex_literal(column)}:(-?[0-9]+),")
+        return f"CAST(substring({expr} from {pattern}) AS {self.VERSION})"
 
     def lock(self, c: TableContract) -> str:
         return self.lock_all([c])
@@ -362,7 +382,9 @@ class RedshiftDialect(PostgresDialect):
         return f"CAST(CASE {dow} WHEN 0 THEN 7 ELSE {dow} END AS integer)"
 
     def provenance(self, expr: str, column: str) -> str:
-        pattern = lit(f",{column}:(-?[0-9]+),")
+        # Redshift's string literals take a backslash as an escape (REGEXP_SUBSTR: the pattern
+        # '(\\w+)' means (\w+)), so the regex escapes are doubled.
+        pattern = lit(f",{regex_literal(column).replace(chr(92), chr(92) * 2)}:(-?[0-9]+),")
         return f"CAST(REGEXP_SUBSTR({expr}, {pattern}, 1, 1, 'e') AS {self.VERSION})"
 
     def lock_all(self, contracts: list[TableContract]) -> str:

@@ -54,7 +54,7 @@ class LoadPlan:
 
 
 def _keys_equal(c: TableContract, left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{q(k)} = {right}.{q(k)}" for k in c.primary_key)
+    return " AND ".join(f"{left}.{q(k)} = {right}.{q(k)}" for k in c.warehouse_key)
 
 
 def build_load(
@@ -72,8 +72,8 @@ def build_load(
             d, c, manifest_url=manifest_url, iam_role=iam_role, truncations=truncations
         )
     target = d.table(c)
-    cols = [col.name for col in c.columns]
-    keys = ", ".join(q(k) for k in c.primary_key)
+    cols = [col.warehouse_name for col in c.columns]
+    keys = ", ".join(q(k) for k in c.warehouse_key)
     meta = ["_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_batch", "_cdc_unchanged"]
     picked = ", ".join(q(n) for n in [*cols, *meta])
     hard = c.delete_mode == "hard"
@@ -119,20 +119,22 @@ def build_load(
                 '"latest"."_cdc_version"',
             )
         )
-    toast = [col.name for col in c.columns if col.kind in TOASTABLE]
-    for n in toast:
+    # (name in the change metadata, i.e. at the source; warehouse column name)
+    toast = [(col.name, col.warehouse_name) for col in c.columns if col.kind in TOASTABLE]
+    by_key = ", ".join(f"s.{q(k)}" for k in c.warehouse_key)
+    for n, w in toast:
         # One load can stage several batches of a key: an unchanged value comes first from the
         # newest staged change that carries it and is newer than the stored row...
         marker = lit(f",{n},")
         present = f'(s."_cdc_unchanged" IS NULL OR POSITION({marker} IN s."_cdc_unchanged") = 0)'
         steps.append(
             Step(
-                f"toast-stage-{n}",
-                f'UPDATE "latest" SET {q(n)} = f.{q(n)}, "_cdc_unchanged" = '
+                f"toast-stage-{w}",
+                f'UPDATE "latest" SET {q(w)} = f.{q(w)}, "_cdc_unchanged" = '
                 f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\'), "_cdc_unknown" = '
                 f'COALESCE("latest"."_cdc_unknown", \',\') || {lit(n + ":")} || '
                 f"CAST(f.\"_cdc_version\" AS varchar(40)) || ',' FROM (SELECT s.*, "
-                f"ROW_NUMBER() OVER (PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} "
+                f"ROW_NUMBER() OVER (PARTITION BY {by_key} "
                 f'ORDER BY s."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s LEFT JOIN '
                 f"{target} AS t ON {_keys_equal(c, 't', 's')} WHERE {present} AND "
                 f'(t."_cdc_version" IS NULL OR s."_cdc_version" > t."_cdc_version") AND EXISTS '
@@ -145,21 +147,21 @@ def build_load(
     if toast:
         # ...and otherwise from the stored row.
         sets = ", ".join(
-            f'{q(n)} = CASE WHEN POSITION({lit(f",{n},")} IN "latest"."_cdc_unchanged") > 0 '
-            f'THEN t.{q(n)} ELSE "latest".{q(n)} END'
-            for n in toast
+            f'{q(w)} = CASE WHEN POSITION({lit(f",{n},")} IN "latest"."_cdc_unchanged") > 0 '
+            f'THEN t.{q(w)} ELSE "latest".{q(w)} END'
+            for n, w in toast
         )
         stored = 't."_cdc_unknown"'
         origin = " || ".join(
             f'CASE WHEN POSITION({lit(f",{n},")} IN "latest"."_cdc_unchanged") > 0 THEN '
             f"{lit(n + ':')} || CAST(COALESCE({d.provenance(stored, n)}, "
             f"t.\"_cdc_version\") AS varchar(40)) || ',' ELSE '' END"
-            for n in toast
+            for n, _ in toast
         )
         unknown = " || ".join(
             f'CASE WHEN POSITION({lit(f",{n},")} IN "_cdc_unchanged") > 0 THEN '
             f"{lit(n + ':-1,')} ELSE '' END"
-            for n in toast
+            for n, _ in toast
         )
         steps += [
             Step(
@@ -243,7 +245,7 @@ def build_load(
     else:
         clauses = f"WHEN MATCHED THEN {update} WHEN NOT MATCHED THEN {insert}"
     steps.append(Step("merge", f"MERGE INTO {target} USING ({source}) AS s ON {on} {clauses}"))
-    for n in toast:
+    for n, w in toast:
         # A stored value that came from an older change (or is unknown) is replaced by a staged
         # change older than the row but newer than that origin: batches may arrive in any order.
         marker = lit(f",{n},")
@@ -252,12 +254,12 @@ def build_load(
         prefix = lit(f",{n}:")
         steps.append(
             Step(
-                f"late-fill-{n}",
-                f'UPDATE {target} SET {q(n)} = f.{q(n)}, "_cdc_unknown" = '
+                f"late-fill-{w}",
+                f'UPDATE {target} SET {q(w)} = f.{q(w)}, "_cdc_unknown" = '
                 f'REPLACE({target}."_cdc_unknown", {prefix} || CAST(f."_cdc_from" AS '
                 f"varchar(40)) || ',', {prefix} || CAST(f.\"_cdc_version\" AS varchar(40)) || "
                 f"',') FROM (SELECT s.*, {origin} AS \"_cdc_from\", ROW_NUMBER() OVER "
-                f"(PARTITION BY {', '.join(f's.{q(k)}' for k in c.primary_key)} ORDER BY "
+                f"(PARTITION BY {by_key} ORDER BY "
                 f's."_cdc_version" DESC) AS "_cdc_rank" FROM "stage" AS s JOIN {target} AS t2 ON '
                 f"{_keys_equal(c, 't2', 's')} WHERE s.\"_cdc_op\" <> 'delete' AND {present} AND "
                 f's."_cdc_version" < t2."_cdc_version" AND s."_cdc_version" > {origin}) AS f '
@@ -325,7 +327,7 @@ def build_keyless_load(
       ledger    record the applied batches, in the same transaction
     """
     target, tomb = d.table(c), d.tombstones(c)
-    cols = [col.name for col in c.columns]
+    cols = [col.warehouse_name for col in c.columns]
     picked = ", ".join(q(n) for n in cols)
     meta = '"_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_batch", "_cdc_row"'
     steps = [

@@ -6,6 +6,10 @@ ISO dates, ISO 8601 intervals, hex bytea, shortest floats), joined with a unit s
 is a marker no value can spell. The warehouse keeps the source's types locally (enums as their
 label), so equal text means equal values.
 
+Each side is read by its own names: the source's as they are, the warehouse's folded
+(consumers/contracts/names.py), column by column in contract order, so the right columns are
+compared whatever their case.
+
 A table without a primary key is a multiset: its rows are compared as (row hash, how many
 times it occurs); a difference is reported as the hash with the count on each side.
 """
@@ -40,19 +44,36 @@ class TableDiff:
         return not (self.missing or self.extra or self.different)
 
 
+def _names(c: TableContract, warehouse: bool) -> tuple[list[str], list[str]]:
+    """(key columns, all columns) as one side names them."""
+    if warehouse:
+        return list(c.warehouse_key), [col.warehouse_name for col in c.columns]
+    return list(c.primary_key), [col.name for col in c.columns]
+
+
 def _hashes(
-    conn: psycopg.Connection[tuple[Any, ...]], c: TableContract, table: str, where: str
+    conn: psycopg.Connection[tuple[Any, ...]],
+    c: TableContract,
+    table: str,
+    where: str,
+    warehouse: bool,
 ) -> dict[tuple[str, ...], str]:
-    keys = ", ".join(f"{q(k)}::text" for k in c.primary_key)
-    parts = ", ".join(f"coalesce({q(col.name)}::text, '{NULL_MARK}')" for col in c.columns)
+    key, cols = _names(c, warehouse)
+    keys = ", ".join(f"{q(k)}::text" for k in key)
+    parts = ", ".join(f"coalesce({q(n)}::text, '{NULL_MARK}')" for n in cols)
     sql = f"SELECT {keys}, md5(concat_ws(E'\\x1f', {parts})) FROM {table} {where}"
     return {tuple(r[:-1]): r[-1] for r in conn.execute(sql.encode())}
 
 
 def _multiset(
-    conn: psycopg.Connection[tuple[Any, ...]], c: TableContract, table: str, where: str
+    conn: psycopg.Connection[tuple[Any, ...]],
+    c: TableContract,
+    table: str,
+    where: str,
+    warehouse: bool,
 ) -> Counter[str]:
-    parts = ", ".join(f"coalesce({q(col.name)}::text, '{NULL_MARK}')" for col in c.columns)
+    _, cols = _names(c, warehouse)
+    parts = ", ".join(f"coalesce({q(n)}::text, '{NULL_MARK}')" for n in cols)
     sql = f"SELECT md5(concat_ws(E'\\x1f', {parts})), count(*) FROM {table} {where} GROUP BY 1"
     return Counter({str(h): int(n) for h, n in conn.execute(sql.encode())})
 
@@ -74,21 +95,24 @@ def verify(
     with source_and_warehouse(source_dsn, warehouse_dsn) as (src, wh):
         for c in contracts:
             source_table = f"{q(c.schema)}.{q(c.name)}"
-            target = f"{q(schema or c.schema)}.{q(c.name)}"
+            wh_schema = schema or c.warehouse_schema
+            target = f"{q(wh_schema)}.{q(c.warehouse_table)}"
             live = 'WHERE NOT "_cdc_deleted"'
             try:
                 if c.keyless:
                     diffs.append(
                         _multiset_diff(
-                            c, _multiset(src, c, source_table, ""), _multiset(wh, c, target, live)
+                            c,
+                            _multiset(src, c, source_table, "", False),
+                            _multiset(wh, c, target, live, True),
                         )
                     )
                     continue
-                left = _hashes(src, c, source_table, "")
-                right = _hashes(wh, c, target, live)
+                left = _hashes(src, c, source_table, "", False)
+                right = _hashes(wh, c, target, live, True)
             except psycopg.errors.UndefinedTable:
                 raise CdcError(
-                    f"warehouse table {schema or c.schema}.{c.name} does not exist: load it "
+                    f"warehouse table {wh_schema}.{c.warehouse_table} does not exist: load it "
                     "first (`cdc load`, or `cdc warehouse bootstrap`)"
                 ) from None
             d = TableDiff(c.qualified, len(left), len(right))

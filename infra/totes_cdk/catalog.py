@@ -54,9 +54,10 @@ def glue_type(t: pa.DataType) -> str:
 
 def glue_columns(contract: TableContract) -> list[GlueColumn]:
     out = []
-    for f in arrow_schema(contract):
-        if f.name in contract.by_name:
-            col = contract.column(f.name)
+    by_name = {c.warehouse_name: c for c in contract.columns}
+    for f in arrow_schema(contract):  # the Parquet columns: warehouse names
+        if f.name in by_name:
+            col = by_name[f.name]
             note = f"{col.sql_type}{' (PII)' if col.pii else ''}"
             if pa.types.is_time64(f.type):
                 note += "; microseconds since midnight"
@@ -67,8 +68,11 @@ def glue_columns(contract: TableContract) -> list[GlueColumn]:
 
 
 def glue_table_name(contract: TableContract) -> str:
-    """Glue names are lower-case identifiers: `<schema>_<table>`."""
-    return f"{contract.schema}_{contract.name}"
+    """`<schema>_<table>` with the warehouse names (ASCII letters folded, as the Redshift tables
+    are named: consumers/contracts/names.py). Glue names "should be in lower case" (Athena,
+    "Name databases, tables, and columns"); contracts whose names fold alike are refused
+    when they load, so two tables never share a Glue name unless `a_b`.`c` meets `a`.`b_c`."""
+    return f"{contract.warehouse_schema}_{contract.warehouse_table}"
 
 
 def contracts() -> list[TableContract]:

@@ -79,7 +79,10 @@ class GovernanceStack(Stack):
                         database_name=cfg.glue_database,
                         name=catalog.glue_table_name(contract),
                         column_wildcard=lf.CfnPermissions.ColumnWildcardProperty(
-                            excluded_column_names=list(contract.pii_columns)
+                            # Glue column names: the warehouse names (catalog.py)
+                            excluded_column_names=[
+                                c.warehouse_name for c in contract.columns if c.pii
+                            ]
                         ),
                     )
                 ),

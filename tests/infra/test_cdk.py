@@ -96,7 +96,12 @@ def test_the_analyst_grant_excludes_exactly_the_pii_columns_of_each_contract(
         if twc:
             assert p["Permissions"] == ["SELECT"]
             grants[twc["Name"]] = twc["ColumnWildcard"].get("ExcludedColumnNames", [])
-    expected = {f"{c.schema}_{c.name}": sorted(c.pii_columns) for c in CONTRACTS}
+    expected = {
+        f"{c.warehouse_schema}_{c.warehouse_table}": sorted(
+            col.warehouse_name for col in c.columns if col.pii
+        )
+        for c in CONTRACTS
+    }
     assert {k: sorted(v) for k, v in grants.items()} == expected
     assert any(expected.values()), "the contracts classify some columns as PII"
     tables = {p["TableInput"]["Name"] for _, _, p in dev.resources("AWS::Glue::Table")}
@@ -112,7 +117,7 @@ def test_glue_tables_describe_the_parquet_batches_of_each_contract(dev: Assembly
         p["TableInput"]["Name"]: p["TableInput"] for _, _, p in dev.resources("AWS::Glue::Table")
     }
     for c in CONTRACTS:
-        t = tables[f"{c.schema}_{c.name}"]
+        t = tables[f"{c.warehouse_schema}_{c.warehouse_table}"]
         columns = t["StorageDescriptor"]["Columns"]
         assert [col["Name"] for col in columns] == arrow_schema(c).names
         assert t["StorageDescriptor"]["Location"]["Fn::Join"][1][-1] == f"/data/{c.qualified}/"
@@ -291,3 +296,27 @@ def test_every_alarm_notifies_the_alert_topic(dev: Assembly) -> None:
     (freshness,) = [p for _, _, p in alarms if "wait too long" in p.get("AlarmDescription", "")]
     assert freshness["TreatMissingData"] == "breaching"
     assert dev.resources("AWS::CloudWatch::Dashboard")
+
+
+def test_glue_names_are_the_warehouse_names() -> None:
+    """Glue names "should be in lower case" (Athena, "Name databases, tables, and columns"):
+    a table and columns named in mixed case are catalogued by their folded warehouse names,
+    which are also the Parquet column names, and PII is found by them."""
+    import sys
+
+    from consumers.contracts.model import Column, TableContract
+    from consumers.contracts.types import Kind
+
+    sys.path.insert(0, str(INFRA))
+    try:
+        from totes_cdk import catalog
+    finally:
+        sys.path.remove(str(INFRA))
+    cols = (
+        Column("playerID", "integer", Kind.INT4, False, False, "int"),
+        Column("Größe", "text", Kind.TEXT, True, True, "string"),
+    )
+    c = TableContract("Sport", "Player Stats", cols, ("playerID",))
+    assert catalog.glue_table_name(c) == "sport_player stats"
+    glue = {g.name: g.comment for g in catalog.glue_columns(c)}
+    assert glue["playerid"] == "integer" and glue["größe"] == "text (PII)"

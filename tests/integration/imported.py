@@ -38,14 +38,16 @@ class Imported:
 
 
 @contextmanager
-def imported_pipeline(local_stack, stack_settings, tmp_path: Path, *ddl: str) -> Iterator[Imported]:
+def imported_pipeline(
+    local_stack, stack_settings, tmp_path: Path, *ddl: str, schema: str = "public"
+) -> Iterator[Imported]:
     src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
     source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
     pipeline = None
     try:
         sql(source, *ddl)
         notes: list[str] = []
-        import_contracts(source, "public", None, tmp_path / "contracts", notes.append)
+        import_contracts(source, schema, None, tmp_path / "contracts", notes.append)
         contracts = load_contracts(tmp_path / "contracts")
         stream, bucket = f"imp-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
         kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")

@@ -47,3 +47,42 @@ def test_wildcard_and_exclude_rules(tmp_path, dms):
     assert cfg.selected("public", "sales_order")
     assert not cfg.selected("public", "sales_archive")
     assert not cfg.selected("other", "sales_order")
+
+
+def test_locators_are_exact_names_with_dms_wildcards_escaped(dms):
+    """DMS "Wildcards in table mapping": `_` is any one character, `[_]` a literal one."""
+    import dataclasses
+
+    from consumers.contracts.model import Column, TableContract
+    from consumers.contracts.types import Kind
+
+    cols = (Column("ID", "integer", Kind.INT4, False, False, "int"),)
+    c = TableContract("Sport", "Player_Stats 100%", cols, ("ID",), generated_columns=("Ratio_x",))
+    doc = dms_config.table_mappings([c])
+    selection, mapping, removal = doc["rules"]
+    assert selection["object-locator"] == {
+        "schema-name": "Sport",
+        "table-name": "Player[_]Stats 100[%]",
+    }
+    assert selection["rule-name"] == "include-1"  # rule names stay alphanumeric
+    assert mapping["object-locator"] == selection["object-locator"]
+    assert removal["rule-action"] == "remove-column" and removal["rule-target"] == "column"
+    assert removal["object-locator"]["column-name"] == "Ratio[_]x"
+    rules = tuple(
+        dms_config.SelectionRule(r["object-locator"]["schema-name"],
+                                 r["object-locator"]["table-name"], r["rule-action"])
+        for r in doc["rules"] if r["rule-type"] == "selection"
+    )  # fmt: skip
+    cfg = dataclasses.replace(dms, selection=rules)
+    assert cfg.selected("Sport", "Player_Stats 100%")
+    assert not cfg.selected("Sport", "PlayerXStats 100%")  # `_` unescaped would match this
+    assert not cfg.selected("sport", "Player_Stats 100%")  # case-sensitive
+    assert not cfg.selected("Sport", "Player_Stats 1000")
+
+
+def test_dms_wildcards_sets_and_ranges():
+    p = dms_config.locator_pattern
+    assert p("sales_order").fullmatch("salesXorder")  # DMS's `_` is a wildcard
+    assert p("t[ab]%").fullmatch("tb_archive") and not p("t[ab]%").fullmatch("tc")
+    assert p("t[a-d]").fullmatch("tc") and not p("t[a-d]").fullmatch("te")
+    assert p("x.y*").fullmatch("x.y*") and not p("x.y*").fullmatch("xzyy")  # regex-safe

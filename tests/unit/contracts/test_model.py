@@ -57,8 +57,20 @@ def _doc() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda d: d["fields"][1].update(name="Currency Code"), "not a plain lower-case"),
-        (lambda d: d.update(name="drop table"), "not a plain lower-case"),
+        (lambda d: d["fields"][1].update(name="Currency Code"), 'real name in "sql_name"'),
+        (lambda d: d.update(name="drop table"), 'real name in "sql_name"'),
+        (lambda d: d.update(namespace="my schema"), 'real name in "sql_schema"'),
+        (
+            lambda d: d["fields"][1].update(sql_name="CURRENCY_ID"),
+            "columns 'currency_id' and 'CURRENCY_ID' have the same warehouse name 'currency_id'",
+        ),
+        (lambda d: d["fields"][1].update(sql_name="é" * 32), "64 bytes long"),
+        (lambda d: d.update(sql_name="t" * 64), "64 bytes long"),
+        (lambda d: d["fields"][1].update(sql_name="_CDC_version"), "metadata columns"),
+        (lambda d: d["fields"][1].update(sql_name="xmin"), "system column"),
+        (lambda d: d["fields"][1].update(sql_name="a,b"), "comma"),
+        (lambda d: d["fields"][1].update(sql_name="a\\b"), "backslash"),
+        (lambda d: d["fields"][1].update(sql_name="tab\there"), "not printable"),
         (lambda d: d["fields"][0].update(type="long"), 'use "int"'),
         (lambda d: d["fields"][1].pop("sql_type"), "no sql_type"),
         (lambda d: d["fields"][1].update(sql_type="point"), "unsupported PostgreSQL type"),

@@ -13,7 +13,6 @@ import sqlglot
 from sqlglot.errors import ErrorLevel
 
 from consumers.contracts.model import parse_contract
-from consumers.errors import ContractError
 from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 from consumers.warehouse.plan import build_load
 from consumers.warehouse.truncate import TruncationLog
@@ -33,8 +32,45 @@ def keyless(contracts):
     )
 
 
+# 63 bytes, PostgreSQL's longest name: "Spieler Größe " is 16 bytes in UTF-8.
+LONG_NAME = "Spieler Größe " + "x" * 47
+
+
+def real_names():
+    """A table named as real databases name them: quoted mixed case, reserved words, non-ASCII
+    letters, spaces, a 63-byte name; its tombstone table's name needs shortening."""
+    return parse_contract(
+        {
+            "type": "record",
+            "name": "Player_Stats",
+            "sql_name": LONG_NAME,
+            "namespace": "Sport",
+            "primary_key": ["playerID", "year"],
+            "delete_mode": "hard",
+            "fields": [
+                {"name": "playerID", "type": "string", "sql_type": "varchar(9)"},
+                {"name": "year", "type": "int", "sql_type": "smallint"},
+                {"name": "order", "type": ["null", "string"], "default": None,
+                 "sql_type": "text"},
+                {"name": "gr_e", "sql_name": "größe", "type": ["null", "string"],
+                 "default": None, "sql_type": "text", "pii": True},
+                {"name": "year_of_birth", "sql_name": "year of birth",
+                 "type": ["null", {"type": "int", "logicalType": "date"}], "default": None,
+                 "sql_type": "date"},
+                {"name": "x", "sql_name": 'say "hi"', "type": ["null", "string"],
+                 "default": None, "sql_type": "text"},
+                {"name": "price", "sql_name": "price (€)", "type": ["null", "string"],
+                 "default": None, "sql_type": "text"},
+            ],
+        },
+        Path("schemas/Sport.names.avsc"),
+    )  # fmt: skip
+
+
 def scenarios(contracts):
     by = {c.name: c for c in [*contracts, keyless(contracts)]}
+    names = real_names()
+    by[names.name] = names
 
     def plan(table, truncations=False):
         log = TruncationLog.of({c.qualified: c for c in contracts}) if truncations else None
@@ -67,6 +103,16 @@ def scenarios(contracts):
             "Load plan, no primary key: a multiset by change identity and row hash, every type",
             plan("type_zoo_keyless"),
         ),
+        "load-real-names": (
+            "Load plan of a table named as real databases name them: mixed case, reserved "
+            "words, non-ASCII, a space, a quote, 63 bytes (folded warehouse names, source "
+            "names in the change metadata)",
+            plan(LONG_NAME),
+        ),
+        "bootstrap-real-names": (
+            "Bootstrap of that table: DDL, tombstones (name shortened), grants, analyst view",
+            lambda d: [s for s in d.bootstrap([names]) if "spieler" in s],
+        ),
         "bootstrap-keyless": (
             "Bootstrap of a table without a primary key: identity, hash, tombstones, indexes",
             lambda d: [
@@ -88,7 +134,7 @@ def test_golden_sql(dialect, contracts):
 def test_every_statement_parses_in_its_dialect(contracts):
     for dialect, d in DIALECTS.items():
         builds = [b for _, b in scenarios(contracts).values()] + [
-            lambda d: d.bootstrap([*contracts, keyless(contracts)])
+            lambda d: d.bootstrap([*contracts, keyless(contracts), real_names()])
         ]
         for build in builds:
             for statement in build(d):
@@ -121,20 +167,56 @@ def test_redshift_types_and_copy(contracts):
     assert "FORMAT AS PARQUET" in copy and "MANIFEST" in copy and ROLE in copy
 
 
-def test_names_that_would_break_sql_are_rejected(contracts):
+def test_names_that_would_break_sql_are_quoted():
+    """A column named like an injection is a name like any other: one statement, quoted."""
     bad = 'a"; DROP TABLE x; --'
-    doc = {
-        "type": "record",
-        "name": "x",
-        "namespace": "public",
-        "primary_key": ["id"],
-        "fields": [
-            {"name": "id", "type": "int", "sql_type": "integer"},
-            {"name": bad, "type": "int", "sql_type": "integer"},
-        ],
-    }
-    with pytest.raises(ContractError, match="not a plain lower-case SQL identifier"):
-        parse_contract(doc, Path("schemas/public.x.avsc"))
+    c = parse_contract(
+        {
+            "type": "record",
+            "name": "x",
+            "namespace": "public",
+            "primary_key": ["id"],
+            "fields": [
+                {"name": "id", "type": "int", "sql_type": "integer"},
+                {"name": "a", "sql_name": bad, "type": "int", "sql_type": "integer"},
+            ],
+        },
+        Path("schemas/public.x.avsc"),
+    )
+    for dialect, d in DIALECTS.items():
+        (statement,) = sqlglot.parse(d.create_table(c), read=dialect)
+        assert statement is not None and '"a""; drop table x; --"' in d.create_table(c)
+
+
+def test_warehouse_names_fold_ascii_letters_only():
+    """Redshift folds ASCII letters (Names and identifiers); the warehouse uses those names."""
+    c = real_names()
+    assert c.warehouse_schema == "sport"
+    assert [col.warehouse_name for col in c.columns] == [
+        "playerid", "year", "order", "größe", "year of birth", 'say "hi"', "price (€)"
+    ]  # fmt: skip
+    assert c.warehouse_key == ("playerid", "year")
+    for d in DIALECTS.values():
+        ddl = d.create_table(c)
+        assert '"playerid"' in ddl and '"playerID"' not in ddl
+        assert d.tombstones(c).encode().__len__() <= len('"cdc".""') + 63
+
+
+def test_change_metadata_keeps_source_names_identifiers_use_warehouse_names():
+    """`_cdc_unchanged` lists the names DMS gives (the source's); identifiers are folded."""
+    plan = build_load(RedshiftDialect(), real_names())
+    sql = {s.name: s.sql for s in plan.steps}
+    assert "',order,'" in sql["toast-stage-order"] and "',größe,'" in sql["toast-stage-größe"]
+    assert 'SET "order" = f."order"' in sql["toast-stage-order"]
+    assert 'PARTITION BY s."playerid", s."year"' in sql["toast-stage-order"]
+
+
+def test_provenance_patterns_match_a_column_name_literally():
+    """A name's regex metacharacters are escaped; Redshift's literals take one more backslash."""
+    pg = PostgresDialect().provenance("u", "price (€)")
+    rs = RedshiftDialect().provenance("u", "price (€)")
+    assert r"',price \(€\):(-?[0-9]+),'" in pg
+    assert r"',price \\(€\\):(-?[0-9]+),'" in rs
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
