@@ -89,6 +89,7 @@ class ShardView:
     checkpoint: str | None = None
     last_delivered: str | None = None
     idle: bool = False
+    read_to_tip_at: float = 0.0  # monotonic start of the last poll that found nothing behind
     restarts: int = 0
     finished: bool = False
 
@@ -250,6 +251,7 @@ class ShardWorker(threading.Thread):
             if self.driver.lost(self.shard):
                 self._exchange({"action": "leaseLost"})
                 return
+            polled_at = time.monotonic()
             resp = kinesis.get_records(ShardIterator=iterator, Limit=cfg.max_records)
             records = resp["Records"]
             self.view.millis_behind = resp.get("MillisBehindLatest")
@@ -270,6 +272,8 @@ class ShardWorker(threading.Thread):
                 self.view.last_delivered = records[-1]["SequenceNumber"]
                 self.view.records += len(records)
             self.view.idle = not records and not resp.get("MillisBehindLatest")
+            if self.view.idle:
+                self.view.read_to_tip_at = polled_at
             self._exchange(
                 {
                     "action": "processRecords",
@@ -324,6 +328,7 @@ class Driver:
         # Keys of the manifests the processors reported writing, for an in-process loader.
         self.manifests: queue.Queue[str] = queue.Queue()
         self.started_order: list[str] = []
+        self.waiting: set[str] = set()  # shards whose parents have not reached SHARD_END
 
     def lost(self, shard: str) -> bool:
         return shard in self.lost_shards
@@ -353,7 +358,9 @@ class Driver:
                 p for p in parents if p in known and self.leases.checkpoint_of(p) != SHARD_END
             ]
             if waiting:
+                self.waiting.add(shard)
                 continue  # parents before children
+            self.waiting.discard(shard)
             worker = ShardWorker(self, shard, parents)
             self.workers[shard] = worker
             self.started_order.append(shard)
@@ -386,6 +393,23 @@ class Driver:
             if checkpoint == SHARD_END:
                 continue
             if checkpoint is None or not checkpoint.isdigit() or int(checkpoint) < target:
+                return False
+        return True
+
+    def read_through(self, since: float) -> bool:
+        """Every shard has been read to its tip by a poll that began after `since` (monotonic)
+        and has checkpointed all it was given: exact for the records put before `since`,
+        e.g. by an earlier run whose consumers had not caught up when it died."""
+        self.check()
+        if not self.workers or self.waiting:
+            return False
+        for shard, w in self.workers.items():
+            v = self.views[shard]
+            if v.finished:
+                continue
+            if not w.is_alive() or v.read_to_tip_at < since:
+                return False
+            if v.last_delivered is not None and v.checkpoint != v.last_delivered:
                 return False
         return True
 
