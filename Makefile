@@ -7,7 +7,7 @@ CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
 
-.PHONY: venv run test lint typecheck unit integration bench clean down sql synth
+.PHONY: venv run test lint typecheck unit integration bench clean down sql synth chaos
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -30,6 +30,13 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict infra/totes_cdk infra/app.py
+
+## make chaos [KILLS=100] [SEED=n]: the demo workload under random SIGKILLs of `cdc run`, record
+## processors, the loader mid-transaction and the capture mid-PutRecords; then drain + verify.
+KILLS ?= 100
+SEED ?=
+chaos: venv
+	$(VENV)/bin/python -m consumers.local.chaos --kills $(KILLS) $(if $(SEED),--seed $(SEED),)
 
 ## make bench: benchmarks, each beside its limit; results in bench/results/*.json.
 bench: venv
