@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import queue
-import subprocess
+import subprocess  # nosec B404  # runs fixed argument lists, never a shell
 import sys
 import threading
 import time
@@ -107,7 +107,7 @@ class ShardWorker(threading.Thread):
     # ------------------------------------------------------------------ protocol
 
     def _send(self, message: dict[str, Any]) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None and self.proc.stdin is not None  # nosec B101  # narrows a type for mypy; it checks no input
         try:
             self.proc.stdin.write(orjson.dumps(message) + b"\n")
             self.proc.stdin.flush()
@@ -117,7 +117,7 @@ class ShardWorker(threading.Thread):
     def _exchange(self, message: dict[str, Any], *, at_end: bool = False) -> None:
         """Send one action, serve its checkpoint requests, return at its status reply."""
         self._send(message)
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None and self.proc.stdout is not None  # nosec B101  # narrows a type for mypy; it checks no input
         while True:
             line = self.proc.stdout.readline()
             if not line:
@@ -161,7 +161,7 @@ class ShardWorker(threading.Thread):
 
     def _start_processor(self) -> None:
         env = {**os.environ, **self.driver.config.processor_env}
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # nosec B603  # fixed argv of known programs, no shell, no user text
             self.driver.config.processor_command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -171,7 +171,7 @@ class ShardWorker(threading.Thread):
         threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True).start()
 
     def _read_stderr(self, stream: IO[bytes] | None) -> None:
-        assert stream is not None
+        assert stream is not None  # nosec B101  # narrows a type for mypy; it checks no input
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             try:

@@ -136,7 +136,7 @@ class LocalWarehouse:
             applied = {
                 (b, t)
                 for b, t in conn.execute(
-                    f"SELECT batch_id, table_name FROM {LEDGER} WHERE batch_id = ANY(%s::text[])",
+                    f"SELECT batch_id, table_name FROM {LEDGER} WHERE batch_id = ANY(%s::text[])",  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                     ([m.batch_id for m in manifests],),
                 )
             }
@@ -193,7 +193,7 @@ class LocalWarehouse:
         out = {}
         with self.connect() as conn:
             for name, c in self.contracts.items():
-                sql = f"SELECT count(*) FROM {self.dialect.table(c)} WHERE NOT {q('_cdc_deleted')}"
+                sql = f"SELECT count(*) FROM {self.dialect.table(c)} WHERE NOT {q('_cdc_deleted')}"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 row = conn.execute(sql.encode()).fetchone()
                 out[name] = int(row[0]) if row else 0
         return out

