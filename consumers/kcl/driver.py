@@ -89,7 +89,11 @@ class ShardView:
     checkpoint: str | None = None
     last_delivered: str | None = None
     idle: bool = False
-    read_to_tip_at: float = 0.0  # monotonic start of the last poll that found nothing behind
+    # Everything that arrived in the shard before `read_through_time` (epoch seconds) has been
+    # delivered, up to sequence number `read_through_seq`: from a record's arrival time (a
+    # shard is in arrival order), or from the start of a poll that found nothing behind.
+    read_through_time: float = 0.0
+    read_through_seq: str | None = None
     restarts: int = 0
     finished: bool = False
 
@@ -251,7 +255,7 @@ class ShardWorker(threading.Thread):
             if self.driver.lost(self.shard):
                 self._exchange({"action": "leaseLost"})
                 return
-            polled_at = time.monotonic()
+            polled_at = time.time()
             resp = kinesis.get_records(ShardIterator=iterator, Limit=cfg.max_records)
             records = resp["Records"]
             self.view.millis_behind = resp.get("MillisBehindLatest")
@@ -272,8 +276,13 @@ class ShardWorker(threading.Thread):
                 self.view.last_delivered = records[-1]["SequenceNumber"]
                 self.view.records += len(records)
             self.view.idle = not records and not resp.get("MillisBehindLatest")
-            if self.view.idle:
-                self.view.read_to_tip_at = polled_at
+            if records:
+                newest = records[-1]
+                self.view.read_through_time = newest["ApproximateArrivalTimestamp"].timestamp()
+                self.view.read_through_seq = newest["SequenceNumber"]
+            elif self.view.idle:
+                self.view.read_through_time = polled_at
+                self.view.read_through_seq = self.view.last_delivered
             self._exchange(
                 {
                     "action": "processRecords",
@@ -397,9 +406,10 @@ class Driver:
         return True
 
     def read_through(self, since: float) -> bool:
-        """Every shard has been read to its tip by a poll that began after `since` (monotonic)
-        and has checkpointed all it was given: exact for the records put before `since`,
-        e.g. by an earlier run whose consumers had not caught up when it died."""
+        """Every shard has delivered everything that arrived before `since` (epoch seconds, the
+        local stack's clock, which moto stamps arrivals with) and checkpointed it: exact for
+        records put before `since`, e.g. by an earlier run whose consumers had not caught up
+        when it died, and it does not wait for later traffic to stop."""
         self.check()
         if not self.workers or self.waiting:
             return False
@@ -407,9 +417,12 @@ class Driver:
             v = self.views[shard]
             if v.finished:
                 continue
-            if not w.is_alive() or v.read_to_tip_at < since:
+            if not w.is_alive() or v.read_through_time < since:
                 return False
-            if v.last_delivered is not None and v.checkpoint != v.last_delivered:
+            seq, checkpoint = v.read_through_seq, v.checkpoint or ""
+            if seq is None or checkpoint == SHARD_END:
+                continue
+            if not checkpoint.isdigit() or int(checkpoint) < int(seq):
                 return False
         return True
 
