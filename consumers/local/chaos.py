@@ -50,7 +50,7 @@ from typing import IO
 import orjson
 
 from consumers.contracts.model import load_contracts
-from consumers.db import connect
+from consumers.db import Connection, connect
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
 from consumers.local import stack
@@ -314,8 +314,9 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _loader_in_transaction(warehouse_dsn: str) -> Callable[[], bool]:
+def _loader_in_transaction(warehouse_dsn: str, conns: list[Connection]) -> Callable[[], bool]:
     conn = connect(warehouse_dsn, "warehouse", autocommit=True)
+    conns.append(conn)
 
     def check() -> bool:
         row = conn.execute(LOADER_IN_TRANSACTION).fetchone()
@@ -324,10 +325,11 @@ def _loader_in_transaction(warehouse_dsn: str) -> Callable[[], bool]:
     return check
 
 
-def _slot_confirmed_past_now(source_dsn: str) -> Callable[[], bool]:
+def _slot_confirmed_past_now(source_dsn: str, conns: list[Connection]) -> Callable[[], bool]:
     """True once every replication slot of the source has confirmed the WAL written so far
     (the capture acknowledges only what Kinesis accepted)."""
     conn = connect(source_dsn, "source", autocommit=True)
+    conns.append(conn)
     row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
     target = row[0] if row else "0/0"
 
@@ -349,6 +351,7 @@ def run_chaos(kills: int, seed: int, rate: float, log_path: Path | None = None) 
     log = (log_path or root / "cdc-run.log").open("ab")
     proxy: KillProxy | None = None
     supervisor: Supervisor | None = None
+    conns: list[Connection] = []  # the runner's own observation connections
     started = time.monotonic()
     try:
         state = stack.up(base)
@@ -370,7 +373,7 @@ def run_chaos(kills: int, seed: int, rate: float, log_path: Path | None = None) 
         writer = threading.Thread(target=workload.run, args=(rate, stop_workload, None))
         writer.daemon = True
         writer.start()
-        loader_busy = _loader_in_transaction(state.dsn("warehouse"))
+        loader_busy = _loader_in_transaction(state.dsn("warehouse"), conns)
         while sum(report.kills.values()) < kills:
             supervisor.wait_ready()
             time.sleep(rng.uniform(0.2, 3.0))  # nosec B311  # chaos timing, not cryptography
@@ -413,7 +416,7 @@ def run_chaos(kills: int, seed: int, rate: float, log_path: Path | None = None) 
         # workload's last changes; then `cdc run` dies, and its successor drains at once.
         supervisor.wait_ready()
         proxy.reads_open.clear()
-        if not _wait_for(_slot_confirmed_past_now(source), 60):
+        if not _wait_for(_slot_confirmed_past_now(source, conns), 60):
             raise RuntimeError("the capture did not acknowledge the workload's last changes")
         supervisor.kill_run()
         proxy.reads_open.set()
@@ -440,6 +443,8 @@ def run_chaos(kills: int, seed: int, rate: float, log_path: Path | None = None) 
         report.seconds = time.monotonic() - started
         if supervisor is not None and supervisor.proc is not None:
             supervisor.kill_run()
+        for conn in conns:
+            conn.close()
         if proxy is not None:
             proxy.shutdown()
             proxy.server_close()
