@@ -7,7 +7,8 @@ CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
 
-.PHONY: venv run test lint typecheck unit integration bench clean down sql synth fuzz
+.PHONY: venv run test lint typecheck unit integration bench clean down sql synth fuzz chaos \
+	security bandit audit
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
@@ -26,8 +27,9 @@ venv: $(STAMP) $(EXT_STAMP)
 run: venv
 	$(CDC) demo run --rate $(RATE) $(if $(DURATION),--duration $(DURATION),)
 
-## make test: lint, type checks, unit and integration tests (real PostgreSQL + moto server).
-test: venv lint typecheck
+## make test: lint, type checks, bandit, unit and integration tests (real PostgreSQL + moto).
+## (`make audit` is not in it yet: PyPI's per-release JSON API is unreachable here, see README.)
+test: venv lint typecheck bandit
 	$(VENV)/bin/pytest -q
 
 lint: venv
@@ -37,6 +39,28 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict infra/totes_cdk infra/app.py
+
+## make security: bandit on the package, then pip-audit of .venv's packages.
+security: bandit audit
+
+## bandit: every suppression is inline, `# nosec BXXX  # why`. (The "nosec encountered" lines
+## are bandit noise about the other parts of an f-string on a suppressed line.)
+bandit: venv
+	@set -o pipefail; $(VENV)/bin/bandit -q -r consumers 2>&1 \
+		| { grep -v "nosec encountered (B[0-9]*), but no failed test" || true; }
+	@echo "bandit: no issues in consumers/"
+
+## audit: pip-audit --strict; fails on a known vulnerability (unless in
+## security/pip-audit-ignore.txt, dated) and when any package cannot be audited.
+audit: venv
+	$(VENV)/bin/python scripts/audit_dependencies.py
+
+## make chaos [KILLS=100] [SEED=n]: the demo workload under random SIGKILLs of `cdc run`, record
+## processors, the loader mid-transaction and the capture mid-PutRecords; then drain + verify.
+KILLS ?= 100
+SEED ?=
+chaos: venv
+	$(VENV)/bin/python -m consumers.local.chaos --kills $(KILLS) $(if $(SEED),--seed $(SEED),)
 
 ## make bench: benchmarks, each beside its limit; results in bench/results/*.json.
 bench: venv

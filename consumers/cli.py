@@ -1,4 +1,5 @@
-"""The `cdc` command line. Every user mistake ends as one line on stderr and exit code 2."""
+"""The `cdc` command line. Every user mistake ends as one line on stderr and exit code 2; a
+check that finds a difference exits 1 (see main())."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from typer import Abort
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
 from consumers.errors import CdcError
 from consumers.settings import Settings
@@ -16,6 +19,10 @@ from consumers.settings import Settings
 app = typer.Typer(
     help="Change data capture from PostgreSQL to Redshift: AWS DMS format, Kinesis, S3, "
     "Redshift; runs locally with no AWS account.",
+    epilog="Exit codes: 0 done; 1 a check found a difference (verify, dms mappings --check, "
+    "local status of a stopped stack, run's final verify); 2 nothing was done: a mistake to fix "
+    "(bad flag, unreachable database or endpoint, invalid contract, no local stack), named on "
+    "one line of stderr; 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -729,15 +736,26 @@ def verify_cmd(
 ) -> None:
     """Compare every contract table, source vs warehouse (counts + per-row hash of all columns);
     exit 1 on any difference."""
+    import psycopg
+
     from consumers.contracts.model import load_contracts
+    from consumers.db import first_line
     from consumers.endpoints import resolve
     from consumers.warehouse.verify import verify
 
     s = _settings(contracts)
-    diffs = verify(
-        resolve(s, source_dsn).source_dsn, _warehouse_dsn(s, warehouse_dsn),
-        load_contracts(s.contracts_dir), schema,
-    )  # fmt: skip
+    try:
+        diffs = verify(
+            resolve(s, source_dsn).source_dsn, _warehouse_dsn(s, warehouse_dsn),
+            load_contracts(s.contracts_dir), schema,
+        )  # fmt: skip
+    except psycopg.errors.UndefinedTable as e:
+        where = f"the warehouse schema {schema}" if schema else "the source or the warehouse"
+        raise CdcError(
+            f"{first_line(e)} (in {where}): create it (`cdc demo load` at the source, "
+            "`cdc warehouse bootstrap` or `cdc load` in the warehouse), or check --schema "
+            "and --contracts"
+        ) from None
     for d in diffs:
         mark = "ok  " if d.ok else "DIFF"
         typer.echo(f"{mark} {d.table}: source {d.source_rows} rows, warehouse {d.warehouse_rows}")
@@ -845,6 +863,9 @@ def _aws_problem(e: Exception) -> str | None:
             "no AWS credentials found: configure them (AWS_PROFILE, aws configure) for AWS, "
             "or start the local stack with `cdc local up`"
         )
+    if isinstance(e, bx.ParamValidationError):  # checked by botocore before any call
+        report = " ".join(str(e.kwargs.get("report", e)).split())
+        return f"an AWS parameter is invalid ({report}): fix the flag that sets it (see --help)"
     if isinstance(e, bx.EndpointConnectionError):
         return (
             f"cannot reach AWS endpoint {e.kwargs.get('endpoint_url')}: check the network, or "
@@ -861,11 +882,31 @@ def _aws_problem(e: Exception) -> str | None:
     return None
 
 
+def _usage_line(e: UsageError) -> str:
+    """Click's usage error (a usage line, a hint, a boxed message) as one line with the fix."""
+    where = e.ctx.command_path if e.ctx is not None else "cdc"
+    message = " ".join(e.format_message().split())
+    return f"{message} (see `{where} --help`)"
+
+
 def main() -> None:
+    """Exit codes (also in `cdc --help` and the README): 0 done; 1 a check found a difference;
+    2 nothing was done: a mistake to fix (a bad flag, an unreachable database or endpoint, an
+    invalid contract, no local stack), named on one line of stderr; 130 interrupted."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors come here, not to click's printer
+    except NoArgsIsHelpError as e:  # `cdc` or `cdc local` alone: typer printed the help
+        if e.format_message().strip():
+            typer.echo(e.format_message())
+        sys.exit(2)
+    except UsageError as e:
+        typer.echo(f"error: {_usage_line(e)}", err=True)
+        sys.exit(2)
+    except Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
     except CdcError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -878,3 +919,13 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as e:
+        if e.filename is None:  # not a path the user gave: a bug or the machine, show it all
+            raise
+        typer.echo(
+            f"error: {e.strerror}: {e.filename}: check the path (its --flag or CDC_* setting) "
+            "and its permissions",
+            err=True,
+        )
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

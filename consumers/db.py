@@ -25,6 +25,11 @@ def connect(dsn: str, what: str = "source", **kwargs: Any) -> psycopg.Connection
             f"cannot connect to the {what} ({first_line(e)}): check --{what}-dsn, or start "
             "the local stack with `cdc local up`"
         ) from None
+    except psycopg.ProgrammingError as e:  # the DSN itself does not parse
+        raise CdcError(
+            f"the {what} DSN is not a connection string ({first_line(e)}): fix --{what}-dsn, "
+            "e.g. postgresql://user@host:5432/dbname"
+        ) from None
 
 
 Connection = psycopg.Connection[tuple[Any, ...]]

@@ -113,7 +113,7 @@ def derived_name(base: str, suffix: str = "") -> str:
     name = base + suffix
     if len(name.encode()) <= PG_MAX_BYTES:
         return name
-    digest = "_" + hashlib.md5(base.encode()).hexdigest()[:8]
+    digest = "_" + hashlib.md5(base.encode(), usedforsecurity=False).hexdigest()[:8]
     room = PG_MAX_BYTES - len((digest + suffix).encode())
     prefix = base.encode()[:room].decode(errors="ignore")  # never half a character
     return prefix + digest + suffix

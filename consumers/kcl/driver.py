@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import queue
-import subprocess
+import subprocess  # nosec B404  # runs fixed argument lists, never a shell
 import sys
 import threading
 import time
@@ -90,6 +90,11 @@ class ShardView:
     checkpoint: str | None = None
     last_delivered: str | None = None
     idle: bool = False
+    # Everything that arrived in the shard before `read_through_time` (epoch seconds) has been
+    # delivered, up to sequence number `read_through_seq`: from a record's arrival time (a
+    # shard is in arrival order), or from the start of a poll that found nothing behind.
+    read_through_time: float = 0.0
+    read_through_seq: str | None = None
     restarts: int = 0
     finished: bool = False
 
@@ -107,7 +112,7 @@ class ShardWorker(threading.Thread):
     # ------------------------------------------------------------------ protocol
 
     def _send(self, message: dict[str, Any]) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None and self.proc.stdin is not None  # nosec B101  # narrows a type for mypy; it checks no input
         try:
             self.proc.stdin.write(orjson.dumps(message) + b"\n")
             self.proc.stdin.flush()
@@ -117,7 +122,7 @@ class ShardWorker(threading.Thread):
     def _exchange(self, message: dict[str, Any], *, at_end: bool = False) -> None:
         """Send one action, serve its checkpoint requests, return at its status reply."""
         self._send(message)
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None and self.proc.stdout is not None  # nosec B101  # narrows a type for mypy; it checks no input
         while True:
             line = self.proc.stdout.readline()
             if not line:
@@ -161,7 +166,7 @@ class ShardWorker(threading.Thread):
 
     def _start_processor(self) -> None:
         env = {**os.environ, **self.driver.config.processor_env}
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # nosec B603  # fixed argv of known programs, no shell, no user text
             self.driver.config.processor_command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -171,7 +176,7 @@ class ShardWorker(threading.Thread):
         threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True).start()
 
     def _read_stderr(self, stream: IO[bytes] | None) -> None:
-        assert stream is not None
+        assert stream is not None  # nosec B101  # narrows a type for mypy; it checks no input
         for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             try:
@@ -251,6 +256,7 @@ class ShardWorker(threading.Thread):
             if self.driver.lost(self.shard):
                 self._exchange({"action": "leaseLost"})
                 return
+            polled_at = time.time()
             resp = kinesis.get_records(ShardIterator=iterator, Limit=cfg.max_records)
             records = resp["Records"]
             self.view.millis_behind = resp.get("MillisBehindLatest")
@@ -271,6 +277,13 @@ class ShardWorker(threading.Thread):
                 self.view.last_delivered = records[-1]["SequenceNumber"]
                 self.view.records += len(records)
             self.view.idle = not records and not resp.get("MillisBehindLatest")
+            if records:
+                newest = records[-1]
+                self.view.read_through_time = newest["ApproximateArrivalTimestamp"].timestamp()
+                self.view.read_through_seq = newest["SequenceNumber"]
+            elif self.view.idle:
+                self.view.read_through_time = polled_at
+                self.view.read_through_seq = self.view.last_delivered
             self._exchange(
                 {
                     "action": "processRecords",
@@ -325,6 +338,7 @@ class Driver:
         # Keys of the manifests the processors reported writing, for an in-process loader.
         self.manifests: queue.Queue[str] = queue.Queue()
         self.started_order: list[str] = []
+        self.waiting: set[str] = set()  # shards whose parents have not reached SHARD_END
 
     def lost(self, shard: str) -> bool:
         return shard in self.lost_shards
@@ -354,7 +368,9 @@ class Driver:
                 p for p in parents if p in known and self.leases.checkpoint_of(p) != SHARD_END
             ]
             if waiting:
+                self.waiting.add(shard)
                 continue  # parents before children
+            self.waiting.discard(shard)
             worker = ShardWorker(self, shard, parents)
             self.workers[shard] = worker
             self.started_order.append(shard)
@@ -387,6 +403,27 @@ class Driver:
             if checkpoint == SHARD_END:
                 continue
             if checkpoint is None or not checkpoint.isdigit() or int(checkpoint) < target:
+                return False
+        return True
+
+    def read_through(self, since: float) -> bool:
+        """Every shard has delivered everything that arrived before `since` (epoch seconds, the
+        local stack's clock, which moto stamps arrivals with) and checkpointed it: exact for
+        records put before `since`, e.g. by an earlier run whose consumers had not caught up
+        when it died, and it does not wait for later traffic to stop."""
+        self.check()
+        if not self.workers or self.waiting:
+            return False
+        for shard, w in self.workers.items():
+            v = self.views[shard]
+            if v.finished:
+                continue
+            if not w.is_alive() or v.read_through_time < since:
+                return False
+            seq, checkpoint = v.read_through_seq, v.checkpoint or ""
+            if seq is None or checkpoint == SHARD_END:
+                continue
+            if not checkpoint.isdigit() or int(checkpoint) < int(seq):
                 return False
         return True
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404  # runs fixed argument lists, never a shell
 import tempfile
 import time
 from dataclasses import dataclass
@@ -67,7 +67,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
 
 
 def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)
+    proc = subprocess.run(_as_server_user(cmd), capture_output=True, text=True, check=False)  # nosec B603  # fixed argv of known programs, no shell, no user text
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise StackError(f"{what} failed ({detail[-1] if detail else proc.returncode})")
@@ -78,7 +78,7 @@ def choose_data_dir(state_dir: Path) -> Path:
     wanted = state_dir / "pg"
     if os.geteuid() != 0:
         return wanted
-    probe = subprocess.run(
+    probe = subprocess.run(  # nosec B603, B607  # fixed argv of known programs, no shell, no user text; runuser is found on PATH like any system tool, as root only
         ["runuser", "-u", "postgres", "--", "test", "-x", str(state_dir)], check=False
     )
     if probe.returncode == 0:

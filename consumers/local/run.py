@@ -67,6 +67,11 @@ def _run(
     tty = sys.stdout.isatty()
     try:
         pipeline.start()
+    except BaseException:  # nothing ran (a DSN, a slot in use, ...): the error says what to fix
+        pipeline.stop()
+        signal.signal(signal.SIGINT, previous)
+        raise
+    try:
         print(f"pipeline running: source {source} → warehouse {state.dsn('warehouse')}", flush=True)
         writer = None
         if workload is not None and demo_rate is not None:

@@ -131,7 +131,7 @@ class BatchWriter:
         return key
 
     def write(self, shard: str, batch: ShardBatch, reason: str) -> BatchManifest:
-        assert batch.first_sequence and batch.last_sequence and batch.first_arrival_ms is not None
+        assert batch.first_sequence and batch.last_sequence and batch.first_arrival_ms is not None  # nosec B101  # narrows a type for mypy; it checks no input
         first, last = batch.first_sequence, batch.last_sequence
         day = datetime.fromtimestamp(batch.first_arrival_ms / 1000, UTC).date().isoformat()
         manifest = BatchManifest(

@@ -248,7 +248,7 @@ class PostgresDialect:
             view = f"{q(ANALYST_SCHEMA)}.{q(c.warehouse_table)}"
             picked = ", ".join(q(n) for n in analyst_columns(c))
             out.append(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT {picked} FROM {self.table(c)} "
+                f"CREATE OR REPLACE VIEW {view} AS SELECT {picked} FROM {self.table(c)} "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 'WHERE NOT "_cdc_deleted"'
             )
         out.append(f"GRANT USAGE ON SCHEMA {q(ANALYST_SCHEMA)} TO {analyst}")

@@ -84,13 +84,13 @@ def build_load(
         Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
         Step(
             "skip",
-            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f"WHERE table_name = {lit(c.qualified)})",
         ),
         Step("latest-drop", d.drop_temp("latest")),
         Step(
             "latest",
-            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'"_cdc_unknown" FROM (SELECT *, ROW_NUMBER() OVER '
             f'(PARTITION BY {keys} ORDER BY "_cdc_version" DESC) AS "_cdc_rank" FROM "stage") '
             f'AS s WHERE "_cdc_rank" = 1',
@@ -105,7 +105,7 @@ def build_load(
         steps.append(
             Step(
                 "guard",
-                f'DELETE FROM "latest" USING {target} AS t WHERE '
+                f'DELETE FROM "latest" USING {target} AS t WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, 't', q('latest'))} AND "
                 't."_cdc_version" >= "latest"."_cdc_version"',
             )
@@ -114,7 +114,7 @@ def build_load(
         steps.append(
             Step(
                 "guard-tombstones",
-                f'DELETE FROM "latest" USING {d.tombstones(c)} AS x WHERE '
+                f'DELETE FROM "latest" USING {d.tombstones(c)} AS x WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'{_keys_equal(c, "x", q("latest"))} AND x."_cdc_version" >= '
                 '"latest"."_cdc_version"',
             )
@@ -130,7 +130,7 @@ def build_load(
         steps.append(
             Step(
                 f"toast-stage-{w}",
-                f'UPDATE "latest" SET {q(w)} = f.{q(w)}, "_cdc_unchanged" = '
+                f'UPDATE "latest" SET {q(w)} = f.{q(w)}, "_cdc_unchanged" = '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'REPLACE("latest"."_cdc_unchanged", {marker}, \',\'), "_cdc_unknown" = '
                 f'COALESCE("latest"."_cdc_unknown", \',\') || {lit(n + ":")} || '
                 f"CAST(f.\"_cdc_version\" AS varchar(40)) || ',' FROM (SELECT s.*, "
@@ -166,14 +166,14 @@ def build_load(
         steps += [
             Step(
                 "toast",
-                f'UPDATE "latest" SET {sets}, "_cdc_unknown" = COALESCE("latest"."_cdc_unknown", '
+                f'UPDATE "latest" SET {sets}, "_cdc_unknown" = COALESCE("latest"."_cdc_unknown", '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"',') || {origin}, \"_cdc_unchanged\" = NULL FROM {target} AS t WHERE "
                 f'{_keys_equal(c, "t", q("latest"))} AND "latest"."_cdc_unchanged" IS NOT NULL',
             ),
             # No stored row and no older staged change: unknown until an older change arrives.
             Step(
                 "toast-unknown",
-                f'UPDATE "latest" SET "_cdc_unknown" = COALESCE("_cdc_unknown", \',\') || '
+                f'UPDATE "latest" SET "_cdc_unknown" = COALESCE("_cdc_unknown", \',\') || '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'{unknown} WHERE "_cdc_unchanged" IS NOT NULL',
             ),
         ]
@@ -182,17 +182,17 @@ def build_load(
         steps += [
             Step(
                 "delete",
-                f'DELETE FROM {target} USING "latest" WHERE '
+                f'DELETE FROM {target} USING "latest" WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, target, q('latest'))} AND {deleted}",
             ),
             Step(
                 "tombstones-clear",
-                f'DELETE FROM {d.tombstones(c)} USING "latest" WHERE '
+                f'DELETE FROM {d.tombstones(c)} USING "latest" WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f"{_keys_equal(c, d.tombstones(c), q('latest'))} AND {deleted}",
             ),
             Step(
                 "tombstones",
-                f'INSERT INTO {d.tombstones(c)} ({keys}, "_cdc_version") SELECT {keys}, '
+                f'INSERT INTO {d.tombstones(c)} ({keys}, "_cdc_version") SELECT {keys}, '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'"_cdc_version" FROM "latest" WHERE "_cdc_op" = \'delete\'',
             ),
         ]
@@ -230,7 +230,7 @@ def build_load(
            "false" if hard else is_delete, 's."_cdc_unknown"']
     )  # fmt: skip
     on = _keys_equal(c, target, "s")
-    update = f"UPDATE SET {', '.join(updates)}"
+    update = f"UPDATE SET {', '.join(updates)}"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
     insert = f"INSERT ({insert_cols}) VALUES ({insert_vals})"
     if conditional:
         stale = f'{target}."_cdc_version" >= s."_cdc_version"'
@@ -255,7 +255,7 @@ def build_load(
         steps.append(
             Step(
                 f"late-fill-{w}",
-                f'UPDATE {target} SET {q(w)} = f.{q(w)}, "_cdc_unknown" = '
+                f'UPDATE {target} SET {q(w)} = f.{q(w)}, "_cdc_unknown" = '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
                 f'REPLACE({target}."_cdc_unknown", {prefix} || CAST(f."_cdc_from" AS '
                 f"varchar(40)) || ',', {prefix} || CAST(f.\"_cdc_version\" AS varchar(40)) || "
                 f"',') FROM (SELECT s.*, {origin} AS \"_cdc_from\", ROW_NUMBER() OVER "
@@ -271,7 +271,7 @@ def build_load(
     steps += [
         Step(
             "ledger",
-            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'SELECT "_cdc_batch", {lit(c.qualified)}, COUNT(*), {d.transaction_start()}, '
             f'{d.clock()} FROM "stage" '
             'GROUP BY "_cdc_batch"',
@@ -337,13 +337,13 @@ def build_keyless_load(
         Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
         Step(
             "skip",
-            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f"WHERE table_name = {lit(c.qualified)})",
         ),
         Step("latest-drop", d.drop_temp("latest")),
         Step(
             "latest",
-            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, {meta}, {d.row_hash(c)} AS '
+            f'CREATE TEMP TABLE "latest" AS SELECT {picked}, {meta}, {d.row_hash(c)} AS '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'"_cdc_hash" FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "_cdc_row", "_cdc_op" '
             f'ORDER BY "_cdc_batch") AS "_cdc_rank" FROM (SELECT *, {_ROW_ID} AS "_cdc_row" '
             'FROM "stage") AS s0) AS s WHERE "_cdc_rank" = 1',
@@ -351,23 +351,23 @@ def build_keyless_load(
         *_truncated(d, c, truncations),
         Step(
             "guard-stored",
-            f'DELETE FROM "latest" USING {target} AS t WHERE t."_cdc_row" = "latest"."_cdc_row" '
+            f'DELETE FROM "latest" USING {target} AS t WHERE t."_cdc_row" = "latest"."_cdc_row" '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'AND "latest".{_ADDITION}',
         ),
         Step(
             "guard-removed",
-            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_row" = "latest"."_cdc_row" '
+            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_row" = "latest"."_cdc_row" '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'AND "latest".{_ADDITION}',
         ),
         Step(
             "guard-removals",
-            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_version" = '
+            f'DELETE FROM "latest" USING {tomb} AS x WHERE x."_cdc_version" = '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'"latest"."_cdc_version" AND "latest".{_REMOVAL}',
         ),
         Step("pairs-drop", d.drop_temp("pairs")),
         Step(
             "pairs",
-            'CREATE TEMP TABLE "pairs" AS SELECT r."_cdc_version", a."_cdc_row" FROM (SELECT '
+            'CREATE TEMP TABLE "pairs" AS SELECT r."_cdc_version", a."_cdc_row" FROM (SELECT '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             '"_cdc_hash", "_cdc_version", ROW_NUMBER() OVER (PARTITION BY "_cdc_hash" ORDER BY '
             f'"_cdc_version") AS "_cdc_n" FROM "latest" WHERE {_REMOVAL}) AS r LEFT JOIN '
             '(SELECT "_cdc_hash", "_cdc_row", ROW_NUMBER() OVER (PARTITION BY "_cdc_hash" '
@@ -380,28 +380,28 @@ def build_keyless_load(
         ),
         Step(
             "remove",
-            f'DELETE FROM {target} USING "pairs" WHERE {target}."_cdc_row" = "pairs"."_cdc_row"',
+            f'DELETE FROM {target} USING "pairs" WHERE {target}."_cdc_row" = "pairs"."_cdc_row"',  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
         ),
         Step(
             "remove-staged",
-            'DELETE FROM "latest" USING "pairs" WHERE "latest"."_cdc_row" = "pairs"."_cdc_row" '
+            'DELETE FROM "latest" USING "pairs" WHERE "latest"."_cdc_row" = "pairs"."_cdc_row" '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'AND "latest".{_ADDITION}',
         ),
         Step(
             "tombstones",
-            f'INSERT INTO {tomb} ("_cdc_row", "_cdc_version") SELECT "_cdc_row", "_cdc_version" '
+            f'INSERT INTO {tomb} ("_cdc_row", "_cdc_version") SELECT "_cdc_row", "_cdc_version" '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             'FROM "pairs"',
         ),
         Step(
             "insert",
-            f'INSERT INTO {target} ({picked}, "_cdc_version", "_cdc_op", '
+            f'INSERT INTO {target} ({picked}, "_cdc_version", "_cdc_op", '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             '"_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted", "_cdc_row", "_cdc_hash") '
             f'SELECT {picked}, "_cdc_version", "_cdc_op", "_cdc_commit_ts", {d.now()}, false, '
             f'"_cdc_row", "_cdc_hash" FROM "latest" WHERE {_ADDITION}',
         ),
         Step(
             "ledger",
-            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "
+            f"INSERT INTO {LEDGER} (batch_id, table_name, row_count, started_at, applied_at) "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
             f'SELECT "_cdc_batch", {lit(c.qualified)}, COUNT(*), {d.transaction_start()}, '
             f'{d.clock()} FROM "stage" GROUP BY "_cdc_batch"',
         ),
