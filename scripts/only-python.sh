@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# scripts/only-python.sh [--no-c-compiler] COMMAND...: runs COMMAND as on a machine with only
-# Python. In a private mount namespace (unshare -m) it hides the machine's PostgreSQL server
-# binaries and Node.js; with --no-c-compiler also the C compiler and the decoder's compiled fast
-# path (the source tree's consumers/events is seen without it). The mounts die with the
-# namespace: nothing outside ever sees them. Needs root. `make test-fresh` runs through it, and
-# so can anything else, e.g.   bash scripts/only-python.sh make test
+# scripts/only-python.sh [--no-c-compiler] COMMAND...: runs COMMAND, from the repository root,
+# as on a machine with only Python. In a private mount namespace (unshare -m) it hides the
+# machine's PostgreSQL server binaries and Node.js; with --no-c-compiler also the C compiler
+# and the decoder's compiled fast path (the source tree's consumers/events is seen without it).
+# The mounts die with the namespace: nothing outside ever sees them. Needs root.
+# `make test-fresh` runs through it, and so can anything else: bash scripts/only-python.sh make test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if [ "${CDC_ONLY_PYTHON:-}" != 1 ]; then
   export CDC_ONLY_PYTHON=1
-  exec unshare --mount --propagation private bash "$0" "$@"
+  exec unshare --mount --propagation private bash scripts/only-python.sh "$@"
 fi
 
 declare -A hidden=()

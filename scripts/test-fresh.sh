@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${CDC_ONLY_PYTHON:-}" != 1 ]; then
-  exec bash scripts/only-python.sh --no-c-compiler bash "$0" "$@"
+  exec bash scripts/only-python.sh --no-c-compiler bash scripts/test-fresh.sh "$@"
 fi
 
 state=$(mktemp -d /tmp/cdc-fresh-XXXXXX)
