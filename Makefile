@@ -32,6 +32,12 @@ run: venv
 test: venv lint typecheck bandit
 	$(VENV)/bin/pytest -q
 
+## make test-fresh (root): as on a machine with only Python (no system PostgreSQL, Node.js or
+## C fast path): PostgreSQL and Node.js from PyPI, a 20 s pipeline run with verify, the synth.
+.PHONY: test-fresh
+test-fresh: venv
+	bash scripts/test-fresh.sh
+
 lint: venv
 	$(VENV)/bin/ruff check consumers tests bench infra fuzz
 	$(VENV)/bin/ruff format --check consumers tests bench infra fuzz

@@ -17,6 +17,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+from consumers.errors import StackError  # noqa: E402
+from consumers.local.toolchain import find_node  # noqa: E402
+
+# aws_cdk runs its JavaScript core in Node.js through jsii, which starts $JSII_NODE (default
+# `node` on PATH) at import: the machine's Node.js, or on a machine without one, PyPI's.
+try:
+    os.environ["JSII_NODE"] = str(find_node())
+except StackError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
 import aws_cdk as cdk  # noqa: E402
 from totes_cdk.config import Config, ConfigError  # noqa: E402
 from totes_cdk.stacks import define  # noqa: E402

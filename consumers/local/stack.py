@@ -20,7 +20,7 @@ import orjson
 from consumers import aws
 from consumers.errors import StackError
 from consumers.local import moto
-from consumers.local.postgres import Cluster, choose_data_dir, find_bindir
+from consumers.local.postgres import Cluster, choose_data_dir, find_bindir, server_bindir
 from consumers.local.processes import alive
 from consumers.settings import Settings
 
@@ -112,10 +112,11 @@ def up(settings: Settings) -> StackState:
         if moto_port == pg_port:
             raise StackError("CDC_PG_PORT and CDC_MOTO_PORT are the same: choose two ports")
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        pg_root = choose_data_dir(settings.state_dir.resolve())
         state = StackState(
-            pg_root=str(choose_data_dir(settings.state_dir.resolve())),
+            pg_root=str(pg_root),
             pg_port=pg_port,
-            pg_bindir=str(bindir),
+            pg_bindir=str(server_bindir(bindir, pg_root)),
             moto_port=moto_port,
             moto_pid=None,
             region=settings.region,

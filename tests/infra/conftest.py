@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 
+from consumers.local.toolchain import find_node
 from consumers.settings import PROJECT_DIR
 
 INFRA = PROJECT_DIR / "infra"
 VENV_BIN = Path(sys.executable).parent
+# test_cdk.py imports aws_cdk in this process too, which starts jsii's $JSII_NODE (default `node`
+# on PATH) at import: the Node.js that infra/app.py would choose (the machine's, else PyPI's).
+os.environ["JSII_NODE"] = str(find_node())
 
 
 def synth_env() -> dict[str, str]:
