@@ -5,6 +5,12 @@ enum labels) and writes one .avsc per table. A table without a primary key is im
 append-only, with a warning: DMS and pgoutput identify updated and deleted rows by the primary
 key, or by the whole old row under REPLICA IDENTITY FULL. PII is never guessed: mark `"pii": true`
 on the columns yourself after the import.
+
+Types: a domain is imported as its base type (the warehouse has no domain; the source enforces
+its check). A column of a type the pipeline does not type (tsvector, point, a composite, a
+multi-range, ...) is carried as text (its PostgreSQL text output, which is what DMS sends for
+it), with a warning and a field `doc` naming the source type; `strict_types` refuses the table
+instead (`cdc contracts import --strict-types`).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        t.typtype = 'e' AS is_enum, t.typname,
        CASE WHEN t.typtype = 'e' THEN
          (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-          WHERE e.enumtypid = t.oid) END
+          WHERE e.enumtypid = t.oid) END,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
@@ -55,6 +62,7 @@ def import_contracts(
     tables: list[str] | None,
     out: Path,
     warn: Callable[[str], None],
+    strict_types: bool = False,
 ) -> list[Path]:
     written: list[Path] = []
     with connect(dsn) as conn, conn.cursor() as cur:
@@ -82,16 +90,25 @@ def import_contracts(
             cur.execute(_PK, (regclass,))
             pk = tuple(str(r[0]) for r in cur.fetchall())
             columns = []
-            for name, fmt, notnull, is_enum, typname, labels in rows:
-                sql_type = str(typname) if is_enum else canonical_sql_type(str(fmt))
+            for name, fmt, notnull, is_enum, typname, labels, domain_base in rows:
+                source_type = str(domain_base or fmt)
+                sql_type = str(typname) if is_enum else canonical_sql_type(source_type)
+                doc = f"domain {fmt} over {domain_base}" if domain_base else ""
                 try:
                     kind = kind_of(sql_type, is_enum=bool(is_enum))
-                except ValueError:
-                    raise ContractError(
-                        f"column {schema}.{table}.{name} has type {fmt}, which the pipeline "
-                        f"does not support yet: leave the table out with --tables "
-                        f"(supported: {', '.join(supported_sql_types())})"
-                    ) from None
+                except ValueError as e:
+                    if strict_types:
+                        raise ContractError(
+                            f"column {schema}.{table}.{name} has type {fmt} ({e}): leave the "
+                            "table out with --tables, or import without --strict-types to carry "
+                            f"it as text (supported: {', '.join(supported_sql_types())})"
+                        ) from None
+                    warn(
+                        f"warning: column {schema}.{table}.{name} has type {fmt}, which the "
+                        "pipeline does not type: carried as text (its PostgreSQL text output). "
+                        "Use --strict-types to refuse such tables instead"
+                    )
+                    kind, sql_type, doc = Kind.TEXT, "text", f"carried as text: source type {fmt}"
                 avro: object
                 symbols: tuple[str, ...] = ()
                 if kind is Kind.ENUM:
@@ -108,6 +125,7 @@ def import_contracts(
                         pii=False,
                         avro=avro,
                         enum_symbols=symbols,
+                        doc=doc,
                     )
                 )
             cur.execute(_IDENTITY, (regclass,))

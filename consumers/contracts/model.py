@@ -42,6 +42,7 @@ class Column:
     pii: bool
     avro: Any
     enum_symbols: tuple[str, ...] = ()
+    doc: str = ""  # e.g. the source type of a column carried as text (contracts/importer.py)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class TableContract:
             f["sql_type"] = c.sql_type
             if c.pii:
                 f["pii"] = True
+            if c.doc:
+                f["doc"] = c.doc
             fields.append(f)
         doc: dict[str, Any] = {"type": "record", "name": self.name, "namespace": self.schema}
         if self.doc:
@@ -155,6 +158,7 @@ def _column(path: Path, field: dict[str, Any]) -> Column:
         pii=bool(field.get("pii", False)),
         avro=avro,
         enum_symbols=symbols,
+        doc=str(field.get("doc", "")),
     )
 
 
