@@ -18,12 +18,21 @@ from typing import Any
 
 import psycopg
 
-from consumers.contracts.model import TableContract
+from consumers.contracts.model import Column, TableContract
+from consumers.contracts.types import Kind
 from consumers.db import source_and_warehouse
 from consumers.errors import CdcError
 from consumers.warehouse.dialect import q
 
 NULL_MARK = "\\N\x1e"
+
+
+def _text(col: Column, side: str) -> str:
+    """The column's text on one side: the warehouse keeps an hstore as jsonb, so the source's
+    map is compared as hstore_to_jsonb (the hstore extension's own conversion)."""
+    if side == "source" and col.kind is Kind.HSTORE:
+        return f"hstore_to_jsonb({q(col.name)})::text"
+    return f"{q(col.name)}::text"
 
 
 @dataclass
@@ -41,18 +50,26 @@ class TableDiff:
 
 
 def _hashes(
-    conn: psycopg.Connection[tuple[Any, ...]], c: TableContract, table: str, where: str
+    conn: psycopg.Connection[tuple[Any, ...]],
+    c: TableContract,
+    table: str,
+    where: str,
+    side: str,
 ) -> dict[tuple[str, ...], str]:
     keys = ", ".join(f"{q(k)}::text" for k in c.primary_key)
-    parts = ", ".join(f"coalesce({q(col.name)}::text, '{NULL_MARK}')" for col in c.columns)
+    parts = ", ".join(f"coalesce({_text(col, side)}, '{NULL_MARK}')" for col in c.columns)
     sql = f"SELECT {keys}, md5(concat_ws(E'\\x1f', {parts})) FROM {table} {where}"
     return {tuple(r[:-1]): r[-1] for r in conn.execute(sql.encode())}
 
 
 def _multiset(
-    conn: psycopg.Connection[tuple[Any, ...]], c: TableContract, table: str, where: str
+    conn: psycopg.Connection[tuple[Any, ...]],
+    c: TableContract,
+    table: str,
+    where: str,
+    side: str,
 ) -> Counter[str]:
-    parts = ", ".join(f"coalesce({q(col.name)}::text, '{NULL_MARK}')" for col in c.columns)
+    parts = ", ".join(f"coalesce({_text(col, side)}, '{NULL_MARK}')" for col in c.columns)
     sql = f"SELECT md5(concat_ws(E'\\x1f', {parts})), count(*) FROM {table} {where} GROUP BY 1"
     return Counter({str(h): int(n) for h, n in conn.execute(sql.encode())})
 
@@ -80,12 +97,14 @@ def verify(
                 if c.keyless:
                     diffs.append(
                         _multiset_diff(
-                            c, _multiset(src, c, source_table, ""), _multiset(wh, c, target, live)
+                            c,
+                            _multiset(src, c, source_table, "", "source"),
+                            _multiset(wh, c, target, live, "warehouse"),
                         )
                     )
                     continue
-                left = _hashes(src, c, source_table, "")
-                right = _hashes(wh, c, target, live)
+                left = _hashes(src, c, source_table, "", "source")
+                right = _hashes(wh, c, target, live, "warehouse")
             except psycopg.errors.UndefinedTable:
                 raise CdcError(
                     f"warehouse table {schema or c.schema}.{c.name} does not exist: load it "
