@@ -124,13 +124,27 @@ def contracts_import(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the .avsc files to.")],
     schema: Annotated[str, typer.Option("--schema", help="Source schema.")] = "public",
     tables: TablesOpt = None,
+    strict_types: Annotated[
+        bool,
+        typer.Option(
+            "--strict-types",
+            help="Refuse a table with a column of a type the pipeline does not type, instead "
+            "of carrying that column as text with a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Generate contracts from an existing PostgreSQL database (then mark PII columns)."""
     from consumers.contracts.importer import import_contracts
 
     refused: list[str] = []
     paths = import_contracts(
-        source_dsn, schema, _split(tables), out, lambda m: typer.echo(m, err=True), refused
+        source_dsn,
+        schema,
+        _split(tables),
+        out,
+        lambda m: typer.echo(m, err=True),
+        refused,
+        strict_types=strict_types,
     )
     for p in paths:
         typer.echo(f"wrote {p}")

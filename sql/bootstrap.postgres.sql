@@ -248,6 +248,71 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("id")
 );
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_arrays" (
+  "id" integer NOT NULL,
+  "c_bigint_array" bigint[],
+  "c_smallint_array" smallint[],
+  "c_numeric_array" numeric[],
+  "c_numeric_ps_array" numeric(10,2)[],
+  "c_double_array" double precision[],
+  "c_real_array" real[],
+  "c_bool_array" boolean[],
+  "c_varchar_array" varchar(8)[],
+  "c_date_array" date[],
+  "c_timestamp_array" timestamp[],
+  "c_timestamptz_array" timestamptz[],
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_more" (
+  "id" integer NOT NULL,
+  "c_interval_hm" interval hour to minute,
+  "c_timestamp3" timestamp(3),
+  "c_timestamptz0" timestamptz(0),
+  "c_time2" time(2),
+  "c_timetz" timetz,
+  "c_money" money,
+  "c_inet" inet,
+  "c_cidr" cidr,
+  "c_macaddr" macaddr,
+  "c_macaddr8" macaddr8,
+  "c_bit" bit(4),
+  "c_varbit" varbit(12),
+  "c_xml" xml,
+  "c_citext" text,
+  "c_hstore" jsonb,
+  "c_uuid_array" uuid[],
+  "c_interval_array" interval[],
+  "c_bytea_array" bytea[],
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_ranges" (
+  "id" integer NOT NULL,
+  "c_int4range" int4range,
+  "c_int8range" int8range,
+  "c_numrange" numrange,
+  "c_tsrange" tsrange,
+  "c_tstzrange" tstzrange,
+  "c_daterange" daterange,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
 DO $$ BEGIN CREATE ROLE "cdc_loader" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 GRANT USAGE ON SCHEMA "cdc", "cdc_meta", "public" TO "cdc_loader";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "cdc_meta", "public" TO "cdc_loader";
@@ -284,5 +349,11 @@ GRANT SELECT ("transaction_id", "transaction_type", "sales_order_id", "purchase_
 CREATE OR REPLACE VIEW "analyst"."transaction" AS SELECT "transaction_id", "transaction_type", "sales_order_id", "purchase_order_id", "created_at", "last_updated" FROM "public"."transaction" WHERE NOT "_cdc_deleted";
 GRANT SELECT ("id", "c_smallint", "c_int", "c_bigint", "c_numeric_ps", "c_numeric", "c_real", "c_double", "c_bool", "c_varchar", "c_text", "c_char", "c_date", "c_time", "c_timestamp", "c_timestamptz", "c_interval", "c_uuid", "c_json", "c_jsonb", "c_bytea", "c_text_array", "c_int_array", "c_mood", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo" TO "cdc_analyst";
 CREATE OR REPLACE VIEW "analyst"."type_zoo" AS SELECT "id", "c_smallint", "c_int", "c_bigint", "c_numeric_ps", "c_numeric", "c_real", "c_double", "c_bool", "c_varchar", "c_text", "c_char", "c_date", "c_time", "c_timestamp", "c_timestamptz", "c_interval", "c_uuid", "c_json", "c_jsonb", "c_bytea", "c_text_array", "c_int_array", "c_mood" FROM "public"."type_zoo" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_bigint_array", "c_smallint_array", "c_numeric_array", "c_numeric_ps_array", "c_double_array", "c_real_array", "c_bool_array", "c_varchar_array", "c_date_array", "c_timestamp_array", "c_timestamptz_array", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_arrays" TO "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_arrays" AS SELECT "id", "c_bigint_array", "c_smallint_array", "c_numeric_array", "c_numeric_ps_array", "c_double_array", "c_real_array", "c_bool_array", "c_varchar_array", "c_date_array", "c_timestamp_array", "c_timestamptz_array" FROM "public"."type_zoo_arrays" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_interval_hm", "c_timestamp3", "c_timestamptz0", "c_time2", "c_timetz", "c_money", "c_inet", "c_cidr", "c_macaddr", "c_macaddr8", "c_bit", "c_varbit", "c_xml", "c_citext", "c_hstore", "c_uuid_array", "c_interval_array", "c_bytea_array", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_more" TO "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_more" AS SELECT "id", "c_interval_hm", "c_timestamp3", "c_timestamptz0", "c_time2", "c_timetz", "c_money", "c_inet", "c_cidr", "c_macaddr", "c_macaddr8", "c_bit", "c_varbit", "c_xml", "c_citext", "c_hstore", "c_uuid_array", "c_interval_array", "c_bytea_array" FROM "public"."type_zoo_more" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_int4range", "c_int8range", "c_numrange", "c_tsrange", "c_tstzrange", "c_daterange", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_ranges" TO "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_ranges" AS SELECT "id", "c_int4range", "c_int8range", "c_numrange", "c_tsrange", "c_tstzrange", "c_daterange" FROM "public"."type_zoo_ranges" WHERE NOT "_cdc_deleted";
 GRANT USAGE ON SCHEMA "analyst" TO "cdc_analyst";
 GRANT SELECT ON ALL TABLES IN SCHEMA "analyst" TO "cdc_analyst";

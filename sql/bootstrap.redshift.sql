@@ -248,6 +248,71 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "_cdc_unknown" varchar(65535),
   PRIMARY KEY ("id")
 );
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_arrays" (
+  "id" integer NOT NULL,
+  "c_bigint_array" super,
+  "c_smallint_array" super,
+  "c_numeric_array" super,
+  "c_numeric_ps_array" super,
+  "c_double_array" super,
+  "c_real_array" super,
+  "c_bool_array" super,
+  "c_varchar_array" super,
+  "c_date_array" super,
+  "c_timestamp_array" super,
+  "c_timestamptz_array" super,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_more" (
+  "id" integer NOT NULL,
+  "c_interval_hm" varchar(64),
+  "c_timestamp3" timestamp,
+  "c_timestamptz0" timestamptz,
+  "c_time2" time,
+  "c_timetz" varchar(32),
+  "c_money" decimal(19,2),
+  "c_inet" varchar(50),
+  "c_cidr" varchar(50),
+  "c_macaddr" varchar(23),
+  "c_macaddr8" varchar(23),
+  "c_bit" varchar(4),
+  "c_varbit" varchar(12),
+  "c_xml" varchar(65535),
+  "c_citext" varchar(65535),
+  "c_hstore" super,
+  "c_uuid_array" super,
+  "c_interval_array" super,
+  "c_bytea_array" super,
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
+CREATE TABLE IF NOT EXISTS "public"."type_zoo_ranges" (
+  "id" integer NOT NULL,
+  "c_int4range" varchar(255),
+  "c_int8range" varchar(255),
+  "c_numrange" varchar(255),
+  "c_tsrange" varchar(255),
+  "c_tstzrange" varchar(255),
+  "c_daterange" varchar(255),
+  "_cdc_version" numeric(38,0) NOT NULL,
+  "_cdc_op" varchar(8) NOT NULL,
+  "_cdc_commit_ts" timestamptz,
+  "_cdc_loaded_at" timestamptz NOT NULL,
+  "_cdc_deleted" boolean NOT NULL DEFAULT false,
+  "_cdc_unknown" varchar(65535),
+  PRIMARY KEY ("id")
+);
 CREATE ROLE "cdc_loader";
 GRANT USAGE ON SCHEMA "cdc", "cdc_meta", "public" TO ROLE "cdc_loader";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "cdc", "cdc_meta", "public" TO ROLE "cdc_loader";
@@ -284,5 +349,11 @@ GRANT SELECT ("transaction_id", "transaction_type", "sales_order_id", "purchase_
 CREATE OR REPLACE VIEW "analyst"."transaction" AS SELECT "transaction_id", "transaction_type", "sales_order_id", "purchase_order_id", "created_at", "last_updated" FROM "public"."transaction" WHERE NOT "_cdc_deleted";
 GRANT SELECT ("id", "c_smallint", "c_int", "c_bigint", "c_numeric_ps", "c_numeric", "c_real", "c_double", "c_bool", "c_varchar", "c_text", "c_char", "c_date", "c_time", "c_timestamp", "c_timestamptz", "c_interval", "c_uuid", "c_json", "c_jsonb", "c_bytea", "c_text_array", "c_int_array", "c_mood", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo" TO ROLE "cdc_analyst";
 CREATE OR REPLACE VIEW "analyst"."type_zoo" AS SELECT "id", "c_smallint", "c_int", "c_bigint", "c_numeric_ps", "c_numeric", "c_real", "c_double", "c_bool", "c_varchar", "c_text", "c_char", "c_date", "c_time", "c_timestamp", "c_timestamptz", "c_interval", "c_uuid", "c_json", "c_jsonb", "c_bytea", "c_text_array", "c_int_array", "c_mood" FROM "public"."type_zoo" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_bigint_array", "c_smallint_array", "c_numeric_array", "c_numeric_ps_array", "c_double_array", "c_real_array", "c_bool_array", "c_varchar_array", "c_date_array", "c_timestamp_array", "c_timestamptz_array", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_arrays" TO ROLE "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_arrays" AS SELECT "id", "c_bigint_array", "c_smallint_array", "c_numeric_array", "c_numeric_ps_array", "c_double_array", "c_real_array", "c_bool_array", "c_varchar_array", "c_date_array", "c_timestamp_array", "c_timestamptz_array" FROM "public"."type_zoo_arrays" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_interval_hm", "c_timestamp3", "c_timestamptz0", "c_time2", "c_timetz", "c_money", "c_inet", "c_cidr", "c_macaddr", "c_macaddr8", "c_bit", "c_varbit", "c_xml", "c_citext", "c_hstore", "c_uuid_array", "c_interval_array", "c_bytea_array", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_more" TO ROLE "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_more" AS SELECT "id", "c_interval_hm", "c_timestamp3", "c_timestamptz0", "c_time2", "c_timetz", "c_money", "c_inet", "c_cidr", "c_macaddr", "c_macaddr8", "c_bit", "c_varbit", "c_xml", "c_citext", "c_hstore", "c_uuid_array", "c_interval_array", "c_bytea_array" FROM "public"."type_zoo_more" WHERE NOT "_cdc_deleted";
+GRANT SELECT ("id", "c_int4range", "c_int8range", "c_numrange", "c_tsrange", "c_tstzrange", "c_daterange", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "public"."type_zoo_ranges" TO ROLE "cdc_analyst";
+CREATE OR REPLACE VIEW "analyst"."type_zoo_ranges" AS SELECT "id", "c_int4range", "c_int8range", "c_numrange", "c_tsrange", "c_tstzrange", "c_daterange" FROM "public"."type_zoo_ranges" WHERE NOT "_cdc_deleted";
 GRANT USAGE ON SCHEMA "analyst" TO ROLE "cdc_analyst";
 GRANT SELECT ON ALL TABLES IN SCHEMA "analyst" TO ROLE "cdc_analyst";

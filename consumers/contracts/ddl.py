@@ -21,6 +21,10 @@ def quote_literal(value: str) -> str:
 def source_ddl(contracts: list[TableContract]) -> list[str]:
     """CREATE TYPE (enums) and CREATE TABLE statements, idempotent, in dependency order."""
     statements: list[str] = []
+    kinds = {col.kind for c in contracts for col in c.columns}
+    for kind, extension in ((Kind.CITEXT, "citext"), (Kind.HSTORE, "hstore")):
+        if kind in kinds:  # contrib extensions, shipped with PostgreSQL
+            statements.append(f"CREATE EXTENSION IF NOT EXISTS {extension}")
     seen_enums: set[tuple[str, str]] = set()
     for c in contracts:
         schema = quote_ident(c.schema)

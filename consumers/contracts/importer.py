@@ -23,6 +23,12 @@ Only contracts the pipeline accepts are written: each is checked with the very c
 command runs when it loads contracts (model.parse_contract), and tables whose warehouse names
 would collide are refused with both names. A refused table is reported with the reason and the
 fix; the others are written.
+
+Types: a domain is imported as its base type (the warehouse has no domain; the source enforces
+its check). A column of a type the pipeline does not type (tsvector, point, a composite, a
+multi-range, ...) is carried as text (its PostgreSQL text output, which is what DMS sends for
+it), with a warning and a field `doc` naming the source type; `strict_types` refuses the table
+instead (`cdc contracts import --strict-types`).
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        t.typtype = 'e' AS is_enum, t.typname, a.attgenerated <> '' AS generated,
        CASE WHEN t.typtype = 'e' THEN
          (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-          WHERE e.enumtypid = t.oid) END
+          WHERE e.enumtypid = t.oid) END,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
@@ -83,6 +90,7 @@ def import_contracts(
     out: Path,
     warn: Callable[[str], None],
     refused: list[str] | None = None,
+    strict_types: bool = False,
 ) -> list[Path]:
     """Write the contracts of `schema`'s tables (or `tables`) to `out`; every table refused is
     reported through `warn` and appended to `refused` (the CLI then exits 2)."""
@@ -111,7 +119,7 @@ def import_contracts(
         contracts = []
         for table in chosen:
             try:
-                contracts.append(_contract(cur, schema, table, warn))
+                contracts.append(_contract(cur, schema, table, warn, strict_types))
             except _Refused as e:
                 refusals.append(str(e))
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (truncate_log.QUALIFIED,))
@@ -148,7 +156,9 @@ def import_contracts(
     return written
 
 
-def _contract(cur: Any, schema: str, table: str, warn: Callable[[str], None]) -> TableContract:
+def _contract(
+    cur: Any, schema: str, table: str, warn: Callable[[str], None], strict_types: bool = False
+) -> TableContract:
     qualified = f"{schema}.{table}"
     regclass = f"{quote_ident(schema)}.{quote_ident(table)}"
     cur.execute(_COLUMNS, (regclass,))
@@ -157,19 +167,28 @@ def _contract(cur: Any, schema: str, table: str, warn: Callable[[str], None]) ->
     pk = tuple(str(r[0]) for r in cur.fetchall())
     columns = []
     generated = []
-    for name, fmt, notnull, is_enum, typname, is_generated, labels in rows:
+    for name, fmt, notnull, is_enum, typname, is_generated, labels, domain_base in rows:
         if is_generated:
             generated.append(str(name))
             continue
-        sql_type = str(typname) if is_enum else canonical_sql_type(str(fmt))
+        source_type = str(domain_base or fmt)
+        sql_type = str(typname) if is_enum else canonical_sql_type(source_type)
+        doc = f"domain {fmt} over {domain_base}" if domain_base else ""
         try:
             kind = kind_of(sql_type, is_enum=bool(is_enum))
-        except ValueError:
-            raise _Refused(
-                f"column {qualified}.{name} has type {fmt}, which the pipeline does not "
-                f"support yet: leave the table out with --tables (supported: "
-                f"{', '.join(supported_sql_types())})"
-            ) from None
+        except ValueError as e:
+            if strict_types:
+                raise _Refused(
+                    f"column {qualified}.{name} has type {fmt} ({e}): leave the table out with "
+                    "--tables, or import without --strict-types to carry it as text "
+                    f"(supported: {', '.join(supported_sql_types())})"
+                ) from None
+            warn(
+                f"warning: column {qualified}.{name} has type {fmt}, which the pipeline does "
+                "not type: carried as text (its PostgreSQL text output). Use --strict-types to "
+                "refuse such tables instead"
+            )
+            kind, sql_type, doc = Kind.TEXT, "text", f"carried as text: source type {fmt}"
         avro: object
         symbols: tuple[str, ...] = ()
         if kind is Kind.ENUM:
@@ -186,6 +205,7 @@ def _contract(cur: Any, schema: str, table: str, warn: Callable[[str], None]) ->
                 pii=False,
                 avro=avro,
                 enum_symbols=symbols,
+                doc=doc,
             )
         )
     if generated:

@@ -48,6 +48,7 @@ class Column:
     avro: Any
     enum_symbols: tuple[str, ...] = ()
     avro_name: str = ""  # the field's Avro name when `name` is not one (names.py)
+    doc: str = ""  # e.g. the source type of a column carried as text (contracts/importer.py)
 
     @property
     def warehouse_name(self) -> str:
@@ -126,6 +127,8 @@ class TableContract:
             f["sql_type"] = c.sql_type
             if c.pii:
                 f["pii"] = True
+            if c.doc:
+                f["doc"] = c.doc
             fields.append(f)
         record, namespace = names.avro_name(self.name, set()), names.avro_name(self.schema, set())
         doc: dict[str, Any] = {"type": "record", "name": record, "namespace": namespace}
@@ -202,6 +205,7 @@ def _column(path: Path, field: dict[str, Any]) -> Column:
         avro=avro,
         enum_symbols=symbols,
         avro_name=avro_name,
+        doc=str(field.get("doc", "")),
     )
 
 

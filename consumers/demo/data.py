@@ -190,6 +190,9 @@ def seed_rows(rng: random.Random, scale: int = 1) -> dict[str, list[dict[str, An
     ]
     rows["payment"] = [payment(rng, i, i) for i in range(1, n_sales + n_purchases + 1)]
     rows["type_zoo"] = zoo_edge_rows(rng, start_id=1)
+    more = [split_more(r) for r in more_edge_rows(rng, start_id=1)]
+    for table in MORE_TABLES:
+        rows[table] = [r[table] for r in more]
     return rows
 
 
@@ -374,3 +377,94 @@ def zoo_edge_rows(rng: random.Random, start_id: int) -> list[dict[str, Any]]:
         {},  # every nullable column NULL
     ]
     return [{"id": start_id + i, **r} for i, r in enumerate(rows)]
+
+
+def more_edge_rows(rng: random.Random, start_id: int) -> list[dict[str, Any]]:
+    """Rows at the edges of the types added for real databases (issue 13), in PostgreSQL's
+    input syntax, plus an all-NULL row, for type_zoo_more, type_zoo_arrays and type_zoo_ranges
+    together (three tables, so each load plan stays within Redshift's 40 statements): see
+    `split_more`."""
+    u = uuid.UUID(int=rng.getrandbits(128))
+    rows = [
+        {
+            "c_bigint_array": "{-9223372036854775808,9223372036854775807,NULL,0}",
+            "c_smallint_array": "{-32768,32767}",
+            "c_numeric_array": "{-0.000000000000000000001,123456789012345678901234567890,NaN}",
+            "c_numeric_ps_array": "{-99999999.99,0.01,NULL}",
+            "c_double_array": "{-1.7976931348623157e308,5e-324,0.1,NaN,Infinity,-Infinity}",
+            "c_real_array": "{3.4028235e38,1.17549435e-38,0.1}",
+            "c_bool_array": "{t,f,NULL}",
+            "c_varchar_array": '{"","a,b","q\\"uote",NULL,"NULL","ünï✓🚀"}',
+            "c_uuid_array": f"{{{u},00000000-0000-0000-0000-000000000000}}",
+            "c_date_array": "{0001-01-01,9999-12-31,2024-02-29}",
+            "c_timestamp_array": '{"0001-01-01 00:00:00","9999-12-31 23:59:59.999999"}',
+            "c_timestamptz_array": '{"1970-01-01 00:00:00+00","2024-02-29 23:59:59.5+05:30"}',
+            "c_interval_array": '{"-3 days 00:00:00.000001","1 year 2 mons"}',
+            "c_bytea_array": '{"\\\\x00ff",NULL,"\\\\x"}',
+            "c_interval_hm": "-838:59",
+            "c_timestamp3": "2024-02-29 12:00:00.123",
+            "c_timestamptz0": "2038-01-19 03:14:08+00",
+            "c_time2": "23:59:59.99",
+            "c_timetz": "23:59:59.999999-15:59",
+            "c_money": "-12345678901234567.89",
+            "c_inet": "2001:db8::1/64",
+            "c_cidr": "10.0.0.0/8",
+            "c_macaddr": "08:00:2b:01:02:03",
+            "c_macaddr8": "08:00:2b:01:02:03:04:05",
+            "c_bit": "1010",
+            "c_varbit": "",
+            "c_xml": '<a x="1">tëxt &amp; <b/></a>',
+            "c_citext": "MiXeD Case ✓",
+            "c_hstore": '"a"=>"1", "q\\"k"=>NULL, "back\\\\slash"=>"", "ünï"=>"✓"',
+            "c_int4range": "[-2147483648,2147483647)",
+            "c_int8range": "(,0]",
+            "c_numrange": "[-0.5,1e20)",
+            "c_tsrange": "[2024-01-01 00:00:00,2024-01-02 00:00:00.5)",
+            "c_tstzrange": "[2024-01-01 00:00:00+00,)",
+            "c_daterange": "empty",
+        },
+        {
+            "c_bigint_array": "{}",
+            "c_numeric_ps_array": "{}",
+            "c_varchar_array": "{12345678}",
+            "c_interval_hm": "00:01",
+            "c_timestamp3": "0001-01-01 00:00:00",
+            "c_time2": "00:00:00",
+            "c_timetz": "00:00:00+15:59",
+            "c_money": "12345678901234567.89",
+            "c_inet": "192.168.0.1/24",
+            "c_cidr": "::/0",
+            "c_bit": "0000",
+            "c_varbit": "101010101010",
+            "c_xml": "",
+            "c_citext": "",
+            "c_hstore": "",
+            "c_int4range": "empty",
+            "c_numrange": "(,)",
+            "c_daterange": "[2024-02-29,9999-12-31)",
+        },
+        {"c_money": "0.01", "c_interval_hm": "-00:01", "c_hstore": '"k"=>"v"'},
+        {},  # every nullable column NULL
+    ]
+    return [{"id": start_id + i, **r} for i, r in enumerate(rows)]
+
+
+ARRAYS_OF_MORE = ("c_uuid_array", "c_interval_array", "c_bytea_array")  # in type_zoo_more
+MORE_TABLES = ("type_zoo_more", "type_zoo_arrays", "type_zoo_ranges")
+
+
+def split_more(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A more_edge_rows row as its type_zoo_more, type_zoo_arrays and type_zoo_ranges rows."""
+
+    def table(column: str) -> str:
+        if column.endswith("range"):
+            return "type_zoo_ranges"
+        if column.endswith("_array") and column not in ARRAYS_OF_MORE:
+            return "type_zoo_arrays"
+        return "type_zoo_more"
+
+    out: dict[str, dict[str, Any]] = {t: {"id": row["id"]} for t in MORE_TABLES}
+    for k, v in row.items():
+        if k != "id":
+            out[table(k)][k] = v
+    return out

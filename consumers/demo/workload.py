@@ -45,6 +45,8 @@ class Workload:
             (self.toast_update, 3),
             (self.touch_zoo_keeping_toast, 4),
             (self.insert_zoo_edges, 2),
+            (self.update_zoo_more, 3),
+            (self.insert_zoo_more_edges, 1),
             (self.rollback, 3),
         ]
 
@@ -58,6 +60,9 @@ class Workload:
             "staff": "staff_id",
             "address": "address_id",
             "type_zoo": "id",
+            "type_zoo_more": "id",
+            "type_zoo_arrays": "id",
+            "type_zoo_ranges": "id",
         }
         for table, key in keys.items():
             ids = [r[0] for r in conn.execute(f'SELECT "{key}" FROM "{table}"'.encode())]  # nosec B608  # identifiers from the shipped demo contracts; values are bound parameters
@@ -179,6 +184,44 @@ class Workload:
                 self._new_id("type_zoo")
                 _insert(conn, "type_zoo", row)
         self.written["type_zoo"] += len(rows)
+
+    def update_zoo_more(self, conn: Conn) -> None:
+        """Changes to the issue 13 types: money, ranges and hstore; array elements appended."""
+        zid = self.rng.choice(self.ids["type_zoo_more"])
+        k = self.rng.randrange(-(10**6), 10**6)
+        n = conn.execute(
+            "UPDATE type_zoo_more SET c_money = COALESCE(c_money, 0::money) + "
+            "%s::numeric::money, c_hstore = COALESCE(c_hstore, '') || hstore('k' || %s, NULL) "
+            "WHERE id = %s",
+            (k / 100, k % 7, zid),
+        ).rowcount
+        rid = self.rng.choice(self.ids["type_zoo_ranges"])
+        n_ranges = conn.execute(
+            "UPDATE type_zoo_ranges SET c_int4range = int4range(%s, %s + 10) WHERE id = %s",
+            (k, k, rid),
+        ).rowcount
+        aid = self.rng.choice(self.ids["type_zoo_arrays"])
+        n_arrays = conn.execute(
+            "UPDATE type_zoo_arrays SET c_bigint_array = c_bigint_array || %s::bigint, "
+            "c_timestamptz_array = ARRAY[now()] WHERE id = %s",
+            (k, aid),
+        ).rowcount
+        conn.commit()
+        self.written.update(
+            {"type_zoo_more": n, "type_zoo_arrays": n_arrays, "type_zoo_ranges": n_ranges}
+        )
+
+    def insert_zoo_more_edges(self, conn: Conn) -> None:
+        start = max(self.next_id[t] for t in data.MORE_TABLES)
+        for t in data.MORE_TABLES:
+            self.next_id[t] = start
+        rows = data.more_edge_rows(self.rng, start_id=start)
+        with conn.transaction():
+            for row in rows:
+                for table, part in data.split_more(row).items():
+                    self._new_id(table)
+                    _insert(conn, table, part)
+                    self.written[table] += 1
 
     def rollback(self, conn: Conn) -> None:
         """Writes that are rolled back: the capture must emit nothing for them."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import re
 import struct
@@ -25,8 +26,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumers.contracts.model import Column, TableContract
-from consumers.contracts.types import Kind, char_length, decimal_precision_scale
-from consumers.events import interval, pgarray
+from consumers.contracts.types import (
+    ARRAY_ITEMS_TYPED,
+    Kind,
+    array_element,
+    bit_length,
+    char_length,
+    decimal_precision_scale,
+)
+from consumers.events import hstore, interval, pgarray
 from consumers.events.model import DELETE, ChangeEvent
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -49,6 +57,9 @@ def arrow_type(col: Column) -> pa.DataType:
     k = col.kind
     if k is Kind.DECIMAL:
         return pa.decimal128(*decimal_precision_scale(col.sql_type))
+    if k is Kind.ARRAY:
+        element = array_element(col.sql_type)[1]
+        return pa.list_(_ARROW[element] if element in ARRAY_ITEMS_TYPED else pa.string())
     return _ARROW[k]
 
 
@@ -73,6 +84,17 @@ _ARROW: dict[Kind, pa.DataType] = {
     Kind.TEXT_ARRAY: pa.list_(pa.string()),
     Kind.INT_ARRAY: pa.list_(pa.int32()),
     Kind.ENUM: pa.string(),
+    Kind.TIMETZ: pa.string(),
+    # money: DMS maps it to NUMERIC(38,4); PostgreSQL's money is an int64 of hundredths under
+    # a two-digit lc_monetary (the capture and the loader run with lc_monetary=C).
+    Kind.MONEY: pa.decimal128(19, 2),
+    Kind.INET: pa.string(),
+    Kind.MACADDR: pa.string(),
+    Kind.BIT: pa.string(),
+    Kind.XML: pa.string(),
+    Kind.CITEXT: pa.string(),
+    Kind.HSTORE: pa.string(),  # the map as a JSON object (events/hstore.py)
+    Kind.RANGE: pa.string(),
 }
 
 
@@ -266,6 +288,107 @@ def _int_array(v: Any) -> list[int | None]:
     return [None if x is None else to_int(x) for x in items]
 
 
+_TIMETZ = re.compile(r"^\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$")
+_MACADDR = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}(?:(?::[0-9a-fA-F]{2}){2})?$")
+_BOUND = r'(?:"(?:[^"\\]|\\.)*"|[^,"()\[\]]*)'
+_RANGE = re.compile(rf"^(?:empty|[\[(]{_BOUND},{_BOUND}[\])])$")
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if not isinstance(v, str) or not pattern.match(v):
+            raise ValueError(f"{str(v)[:40]!r} is not a {what}")
+        return v
+
+    return conv
+
+
+def _inet(col: Column) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"{v!r} is not a network address string")
+        try:
+            if col.sql_type == "cidr":
+                ipaddress.ip_network(v, strict=True)
+            else:
+                ipaddress.ip_interface(v)
+        except ValueError:
+            raise ValueError(f"{v[:50]!r} is not a valid {col.sql_type}") from None
+        return v
+
+    return conv
+
+
+def _bits(col: Column) -> Callable[[Any], str]:
+    n, fixed = bit_length(col.sql_type)
+
+    def conv(v: Any) -> str:
+        if not isinstance(v, str) or v.strip("01"):
+            raise ValueError(f"{str(v)[:40]!r} is not a bit string")
+        if n is not None and (len(v) != n if fixed else len(v) > n):
+            raise ValueError(f"{len(v)} bits, not what {col.sql_type} holds")
+        return v
+
+    return conv
+
+
+def _hstore(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"{v!r} is not an hstore string")
+    return orjson.dumps(hstore.parse(v)).decode()
+
+
+_MONEY = Column("money", "numeric(19,2)", Kind.DECIMAL, True, False, None)
+
+
+def _array(col: Column, binary: str) -> Callable[[Any], list[Any]]:
+    """A one-dimensional array, as DMS sends it: PostgreSQL's array literal (NCLOB). Integer
+    and boolean elements are typed; every other element keeps its PostgreSQL text (the local
+    warehouse's native array type reads it back; Redshift's SUPER holds it as a string), checked
+    by the element type's own converter so a bad element is a dead letter, not a failed load."""
+    sql, kind = array_element(col.sql_type)
+    element = value_converter(Column(col.name, sql, kind, True, False, None), binary)
+    typed = kind in ARRAY_ITEMS_TYPED
+    check: Callable[[Any], Any] = _ELEMENT_TEXT.get(kind) or element
+
+    def conv(v: Any) -> list[Any]:
+        items = v if isinstance(v, list) else pgarray.parse(v) if isinstance(v, str) else None
+        if items is None:
+            raise ValueError(f"{v!r} is not an array")
+        out: list[Any] = []
+        for x in items:
+            if x is None:
+                out.append(None)
+            elif typed:
+                out.append(element(x))
+            elif not isinstance(x, str):
+                raise ValueError(f"array element {x!r} is not a string")
+            else:
+                check(x)
+                out.append(x)
+        return out
+
+    return conv
+
+
+def _float_text(v: str) -> float:
+    return float(v)  # "1.5", "NaN", "Infinity", "-Infinity": PostgreSQL's float text
+
+
+def _bytea_text(v: str) -> bytes:
+    if not v.startswith("\\x"):
+        raise ValueError(f"{v[:40]!r} is not a bytea in hex output")
+    return bytes.fromhex(v[2:])
+
+
+# Array elements arrive as the element type's PostgreSQL text, not DMS's JSON value.
+_ELEMENT_TEXT: dict[Kind, Callable[[str], Any]] = {
+    Kind.FLOAT4: _float_text,
+    Kind.FLOAT8: _float_text,
+    Kind.BYTEA: _bytea_text,
+}
+
+
 def value_converter(col: Column, binary: str = "hex") -> Callable[[Any], Any]:
     """The value-by-value converter of a column; `binary` is how bytea values are encoded in
     the records (Settings.binary_encoding)."""
@@ -274,6 +397,14 @@ def value_converter(col: Column, binary: str = "hex") -> Callable[[Any], Any]:
         return _int({Kind.INT2: 16, Kind.INT4: 32, Kind.INT8: 64}[k])
     if k is Kind.DECIMAL:
         return _decimal(col)
+    if k is Kind.MONEY:
+        return _decimal(_MONEY)
+    if k is Kind.ARRAY:
+        return _array(col, binary)
+    if k is Kind.INET:
+        return _inet(col)
+    if k is Kind.BIT:
+        return _bits(col)
     simple: dict[Kind, Callable[[Any], Any]] = {
         Kind.NUMERIC: _numeric,
         Kind.FLOAT4: _float,
@@ -287,6 +418,10 @@ def value_converter(col: Column, binary: str = "hex") -> Callable[[Any], Any]:
         Kind.INTERVAL: _interval,
         Kind.TEXT_ARRAY: _text_array,
         Kind.INT_ARRAY: _int_array,
+        Kind.TIMETZ: _matching(_TIMETZ, "time with time zone (HH:MM:SS[.ffffff]+HH[:MM])"),
+        Kind.MACADDR: _matching(_MACADDR, "MAC address"),
+        Kind.RANGE: _matching(_RANGE, f"{col.sql_type} (PostgreSQL's range text)"),
+        Kind.HSTORE: _hstore,
     }
     return simple.get(k) or _text(col)
 
@@ -321,13 +456,19 @@ def check_strings(col: Column, arr: pa.Array) -> pa.Array:
 
 def _bulk(col: Column, values: list[Any], typ: pa.DataType) -> pa.Array:
     k = col.kind
-    if k in (Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY, Kind.INTERVAL):
+    if k in _BY_VALUE:
         raise ValueError("typed value by value")
     if k in (Kind.DECIMAL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
         return check_strings(col, pa.array(values, pa.string()))
     bulk_types(col, values)  # exact numbers (Decimal) too: typed value by value
     arr = pa.array(values, typ)
     return check_strings(col, arr) if typ == pa.string() else check_storable(col, arr)
+
+
+_BY_VALUE = frozenset(
+    {Kind.TIME, Kind.BYTEA, Kind.TEXT_ARRAY, Kind.INT_ARRAY, Kind.INTERVAL, Kind.ARRAY,
+     Kind.TIMETZ, Kind.MONEY, Kind.INET, Kind.MACADDR, Kind.BIT, Kind.HSTORE, Kind.RANGE}
+)  # fmt: skip
 
 
 def column_array(
@@ -377,7 +518,7 @@ def one_value(col: Column, conv: Callable[[Any], Any], v: Any, typ: pa.DataType)
         value = conv(v)
     except ArithmeticError:  # decimal.InvalidOperation: more digits than its context's 28
         raise ValueError(f"{v!r} has more digits than {col.sql_type} holds") from None
-    reason = unstorable(col, v)
+    reason = unstorable(col, v) or over_redshift_limit(col, value)
     if reason is not None:
         raise ValueError(reason)
     return value
@@ -389,7 +530,8 @@ def one_value(col: Column, conv: Callable[[Any], Any], v: Any, typ: pa.DataType)
 
 _NUL = "\x00"  # PostgreSQL text cannot hold NUL ("The character with the code zero cannot be
 # stored", docs 8.3 Character Types; COPY fails with SQLSTATE 22021)
-_TEXT_KINDS = (Kind.TEXT, Kind.NUMERIC, Kind.INTERVAL, Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM)
+_TEXT_KINDS = (Kind.TEXT, Kind.NUMERIC, Kind.INTERVAL, Kind.UUID, Kind.JSON, Kind.JSONB, Kind.ENUM,
+               Kind.XML, Kind.CITEXT, Kind.HSTORE, Kind.RANGE)  # fmt: skip
 # numeric: PostgreSQL refuses an exponent beyond +-1000 (NUMERIC_MAX_PRECISION, numeric.c, SQLSTATE
 # 22P02); Redshift keeps an unconstrained numeric in VARCHAR(256) (warehouse/dialect.py).
 _NUMERIC_EXPONENT = r"[eE][-+]?0*[1-9][0-9]{3,}"
@@ -428,7 +570,60 @@ def check_storable(col: Column, arr: pa.Array) -> pa.Array:
         raise ValueError("a date before year 1")  # Arrow reads year 0000; PostgreSQL refuses it
     if k is Kind.FLOAT4 and _any(pc.is_inf(arr)):
         raise ValueError("a real out of range")  # the values decide: ±Infinity pass by value
+    limit = redshift_limit(col)
+    if (
+        limit is not None
+        and arr.type == pa.string()
+        and (pc.max(pc.binary_length(arr)).as_py() or 0) > limit[0]
+    ):
+        raise ValueError("a value over Redshift's size limit")  # the values decide, one by one
     return arr
+
+
+# Redshift's size limits, per column family, in bytes (Amazon Redshift Database Developer Guide:
+# "Character types": VARCHAR holds at most 65535 bytes, its n counts bytes not characters;
+# "SUPER type" limitations: a SUPER object holds at most 16 MB; "VARBYTE type": at most
+# 1,024,000 bytes). A value over its limit is a dead letter with the reason, whichever warehouse
+# loads the lake, so a contract behaves the same locally and on AWS; nothing is truncated.
+VARCHAR_MAX = 65535
+SUPER_MAX = 16 * 1024 * 1024
+VARBYTE_MAX = 1_024_000
+_SUPER_KINDS = frozenset(
+    {Kind.JSON, Kind.JSONB, Kind.HSTORE, Kind.ARRAY, Kind.TEXT_ARRAY, Kind.INT_ARRAY}
+)
+_VARCHAR_BYTES = {Kind.RANGE: 255}  # DMS's STRING(255); Redshift VARCHAR(255)
+
+
+def redshift_limit(col: Column) -> tuple[int, str] | None:
+    """The most bytes a value of the column may take in Redshift, and the type that sets it."""
+    k = col.kind
+    if k in _SUPER_KINDS:
+        return SUPER_MAX, "SUPER (16 MB)"
+    if k is Kind.BYTEA:
+        return VARBYTE_MAX, "VARBYTE (1,024,000 bytes)"
+    if k in (Kind.TEXT, Kind.XML, Kind.CITEXT, Kind.BIT):
+        return VARCHAR_MAX, "VARCHAR (65535 bytes)"
+    if k in _VARCHAR_BYTES:
+        return _VARCHAR_BYTES[k], f"VARCHAR({_VARCHAR_BYTES[k]})"
+    return None
+
+
+def over_redshift_limit(col: Column, value: Any) -> str | None:
+    """Why a typed value is too large for Redshift, or None."""
+    limit = redshift_limit(col)
+    if limit is None or value is None:
+        return None
+    if isinstance(value, str):
+        size = len(value.encode())
+    elif isinstance(value, bytes):
+        size = len(value)
+    elif isinstance(value, list):
+        size = len(orjson.dumps(value))
+    else:
+        return None
+    if size > limit[0]:
+        return f"{size} bytes, over Redshift's {limit[1]} limit for {col.sql_type}"
+    return None
 
 
 def _holds_nul(arr: pa.Array) -> bool:

@@ -108,7 +108,7 @@ class _Table:
             c.name for c in contract.columns if c.kind in TOASTABLE and not c.nullable
         )
         self.exact = tuple(
-            c.name for c in contract.columns if c.kind in (Kind.DECIMAL, Kind.NUMERIC)
+            c.name for c in contract.columns if c.kind in (Kind.DECIMAL, Kind.NUMERIC, Kind.MONEY)
         )
         self.where = where
 

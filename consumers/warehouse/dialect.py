@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from consumers.contracts.model import Column, TableContract
 from consumers.contracts.names import derived_name
-from consumers.contracts.types import Kind, decimal_precision_scale
+from consumers.contracts.types import Kind, bit_length, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
 # Batches whose load failed for a reason in their data (warehouse/failures.py): not retried
@@ -94,7 +94,25 @@ class PostgresDialect:
         Kind.TEXT_ARRAY: "text[]",
         Kind.INT_ARRAY: "integer[]",
         Kind.ENUM: "text",  # the label; no enum type to keep in step with the source
+        Kind.TIMETZ: "timetz",
+        Kind.MONEY: "money",
+        Kind.INET: "inet",
+        Kind.MACADDR: "macaddr",
+        Kind.BIT: "varbit",
+        Kind.XML: "xml",
+        # citext and hstore are extensions the warehouse may not have: citext as text (the
+        # same text; case-insensitive comparison is lost), hstore as jsonb (the same map;
+        # `cdc verify` compares the source's hstore_to_jsonb).
+        Kind.CITEXT: "text",
+        Kind.HSTORE: "jsonb",
     }
+    # The local warehouse declares the source's own type for these (a precision, a field
+    # restriction, an element type, a range or network type): `cdc verify` then compares
+    # values PostgreSQL itself printed the same way.
+    NATIVE: ClassVar[frozenset[Kind]] = frozenset(
+        {Kind.ARRAY, Kind.INTERVAL, Kind.TIMESTAMP, Kind.TIMESTAMPTZ, Kind.TIME, Kind.TIMETZ,
+         Kind.INET, Kind.MACADDR, Kind.BIT, Kind.RANGE}
+    )  # fmt: skip
     TEXT = "text"
     # PostgreSQL's MERGE takes several WHEN MATCHED clauses with conditions: one statement can
     # skip stale changes, delete and update. Redshift's takes one, unconditional.
@@ -120,6 +138,8 @@ class PostgresDialect:
             return f"numeric({p},{s})"
         if col.kind is Kind.TEXT:
             return col.sql_type if col.sql_type != "text" else self.TEXT
+        if col.kind in self.NATIVE:
+            return col.sql_type
         return self.TYPES[col.kind]
 
     def now(self) -> str:
@@ -331,7 +351,21 @@ class RedshiftDialect(PostgresDialect):
         Kind.TEXT_ARRAY: "super",
         Kind.INT_ARRAY: "super",
         Kind.ENUM: "varchar(256)",
+        # issue 13 types (Amazon Redshift Database Developer Guide, "Data types"; sizes from
+        # AWS DMS's source data types for PostgreSQL). Values over a size are dead letters
+        # (events/columns.py redshift_limit), never truncated.
+        Kind.ARRAY: "super",  # SERIALIZETOJSON loads the Parquet list as a SUPER array
+        Kind.TIMETZ: "varchar(32)",  # COPY has no Parquet form for TIMETZ: the text
+        Kind.MONEY: "decimal(19,2)",  # money's whole int64 range, in hundredths
+        Kind.INET: "varchar(50)",  # DMS: STRING(50)
+        Kind.MACADDR: "varchar(23)",  # DMS: STRING(18) for macaddr; macaddr8 needs 23
+        Kind.BIT: "varchar(65535)",  # '0101': a bit string need not fill whole bytes
+        Kind.XML: "varchar(65535)",  # SUPER does not take XML (SUPER limitations)
+        Kind.CITEXT: "varchar(65535)",
+        Kind.HSTORE: "super",  # the map as a SUPER object
+        Kind.RANGE: "varchar(255)",  # DMS: STRING(255)
     }
+    NATIVE: ClassVar[frozenset[Kind]] = frozenset()
     TEXT = "varchar(65535)"
     TIMESTAMPTZ = "timestamptz"
     MERGE_WITH_CONDITIONS = False
@@ -339,6 +373,8 @@ class RedshiftDialect(PostgresDialect):
     def column_type(self, col: Column) -> str:
         if col.kind is Kind.TEXT and col.sql_type == "text":
             return self.TEXT
+        if col.kind is Kind.BIT and (n := bit_length(col.sql_type)[0]) is not None:
+            return f"varchar({n})"
         return super().column_type(col)
 
     def keyless_indexes(self, c: TableContract) -> list[str]:

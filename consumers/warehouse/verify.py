@@ -22,12 +22,22 @@ from typing import Any
 
 import psycopg
 
-from consumers.contracts.model import TableContract
+from consumers.contracts.model import Column, TableContract
+from consumers.contracts.types import Kind
 from consumers.db import source_and_warehouse
 from consumers.errors import CdcError
 from consumers.warehouse.dialect import q
 
 NULL_MARK = "\\N\x1e"
+
+
+def _text(col: Column, warehouse: bool) -> str:
+    """The column's text on one side, by that side's name: the warehouse keeps an hstore as
+    jsonb, so the source's map is compared as hstore_to_jsonb (the hstore extension's own
+    conversion)."""
+    if not warehouse and col.kind is Kind.HSTORE:
+        return f"hstore_to_jsonb({q(col.name)})::text"
+    return f"{q(col.warehouse_name if warehouse else col.name)}::text"
 
 
 @dataclass
@@ -58,9 +68,9 @@ def _hashes(
     where: str,
     warehouse: bool,
 ) -> dict[tuple[str, ...], str]:
-    key, cols = _names(c, warehouse)
+    key, _ = _names(c, warehouse)
     keys = ", ".join(f"{q(k)}::text" for k in key)
-    parts = ", ".join(f"coalesce({q(n)}::text, '{NULL_MARK}')" for n in cols)
+    parts = ", ".join(f"coalesce({_text(col, warehouse)}, '{NULL_MARK}')" for col in c.columns)
     sql = f"SELECT {keys}, md5(concat_ws(E'\\x1f', {parts})) FROM {table} {where}"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
     return {tuple(r[:-1]): r[-1] for r in conn.execute(sql.encode())}
 
@@ -72,8 +82,7 @@ def _multiset(
     where: str,
     warehouse: bool,
 ) -> Counter[str]:
-    _, cols = _names(c, warehouse)
-    parts = ", ".join(f"coalesce({q(n)}::text, '{NULL_MARK}')" for n in cols)
+    parts = ", ".join(f"coalesce({_text(col, warehouse)}, '{NULL_MARK}')" for col in c.columns)
     sql = f"SELECT md5(concat_ws(E'\\x1f', {parts})), count(*) FROM {table} {where} GROUP BY 1"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
     return Counter({str(h): int(n) for h, n in conn.execute(sql.encode())})
 

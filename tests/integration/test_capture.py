@@ -12,9 +12,10 @@ import psycopg
 import pytest
 
 from consumers.contracts.model import TableContract
-from consumers.demo.data import toast_text
+from consumers.demo.data import more_edge_rows, split_more, toast_text
 from consumers.demo.load import create_tables, load_demo
 from consumers.demo.workload import Workload
+from consumers.events.columns import column_array
 from tests.conftest import read_raw, read_stream
 from tests.oracle import replay, source_rows
 
@@ -258,3 +259,59 @@ def test_control_records_describe_each_table_at_full_load(
     }  # fmt: skip
     assert sales["control"]["table-def"]["primary-key"] == ["sales_order_id"]
     assert sales["metadata"]["partition-key-type"] == "task-id"
+
+
+def test_the_types_real_databases_use_are_rendered_as_dms_does(
+    local_stack, source_dsn, stream, contracts, dms, capture_factory
+):
+    """type_zoo_more, _arrays and _ranges through the capture: each value in the spelling DMS
+    documents for it (arrays, hstore, xml: the text of a LOB; money: NUMERIC(38,4), a number;
+    network, range and bit types: their text), then typed by the consumers, no dead letter."""
+    create_tables(source_dsn, contracts)
+    h = capture_factory(source_dsn, stream, contracts)
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        for full in more_edge_rows(random.Random(1), start_id=1):
+            for table, row in split_more(full).items():
+                cols = ", ".join(f'"{k}"' for k in row)
+                marks = ", ".join(["%s"] * len(row))
+                sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+                conn.execute(sql.encode(), list(row.values()))
+    h.drain()
+    h.close()
+    exact = [json.loads(r, parse_float=Decimal) for r in read_raw(local_stack, stream)]
+    rows = {r["data"]["id"]: r["data"] for r in _by_op(exact, "type_zoo_more", "insert")}
+    for table in ("type_zoo_arrays", "type_zoo_ranges"):
+        for r in _by_op(exact, table, "insert"):
+            rows[r["data"]["id"]].update(r["data"])
+    one, two, three = rows[1], rows[2], rows[3]
+    assert one["c_bigint_array"] == "{-9223372036854775808,9223372036854775807,NULL,0}"
+    assert one["c_double_array"] == ("{-1.7976931348623157e+308,5e-324,0.1,NaN,Infinity,-Infinity}")
+    assert one["c_bool_array"] == "{t,f,NULL}"
+    assert one["c_varchar_array"] == '{"","a,b","q\\"uote",NULL,"NULL",ünï✓🚀}'
+    assert one["c_timestamptz_array"] == ('{"1970-01-01 00:00:00+00","2024-02-29 18:29:59.5+00"}')
+    assert one["c_bytea_array"] == '{"\\\\x00ff",NULL,"\\\\x"}'
+    assert one["c_interval_hm"] == "-838:59:00"  # PostgreSQL's text (IntervalStyle postgres)
+    assert one["c_timestamp3"] == "2024-02-29T12:00:00.123000Z"
+    assert one["c_timetz"] == "23:59:59.999999-15:59"
+    # money: a number with every digit and its sign, whatever the source's lc_monetary
+    assert one["c_money"] == Decimal("-12345678901234567.89")
+    assert two["c_money"] == Decimal("12345678901234567.89")
+    assert three["c_money"] == Decimal("0.01")
+    assert one["c_inet"] == "2001:db8::1/64" and one["c_cidr"] == "10.0.0.0/8"
+    assert one["c_macaddr"] == "08:00:2b:01:02:03" and one["c_bit"] == "1010"
+    assert one["c_xml"] == '<a x="1">tëxt &amp; <b/></a>'
+    assert one["c_citext"] == "MiXeD Case ✓"
+    assert one["c_hstore"] == '"a"=>"1", "q\\"k"=>NULL, "ünï"=>"✓", "back\\\\slash"=>""'
+    assert one["c_tsrange"] == '["2024-01-01 00:00:00","2024-01-02 00:00:00.5")'
+    assert one["c_daterange"] == "empty" and one["c_int8range"] == "(,1)"
+    assert all(v is None for k, v in rows[4].items() if k != "id")
+    more = next(c for c in contracts if c.name == "type_zoo_more")
+    others = [c for c in contracts if c.name in ("type_zoo_arrays", "type_zoo_ranges")]
+    for col in more.columns + tuple(
+        col for c in others for col in c.columns
+    ):  # the consumers type every value: no dead letter
+        values = [r[col.name] for r in rows.values()]
+        bad = column_array(col, values)[1]
+        assert bad == {}, (col.name, bad)
+    typed = column_array(more.column("c_hstore"), [one["c_hstore"]])[0][0].as_py()
+    assert json.loads(typed) == {"a": "1", 'q"k': None, "back\\slash": "", "ünï": "✓"}

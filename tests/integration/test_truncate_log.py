@@ -26,7 +26,8 @@ def _cdc(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_install_logs_each_truncate_and_remove_stops_it(source_dsn, cli_env, tmp_path):
-    for path in (PROJECT_DIR / "schemas").glob("public.*.avsc"):
+    tables = list((PROJECT_DIR / "schemas").glob("public.*.avsc"))
+    for path in tables:
         shutil.copy(path, tmp_path / path.name)  # a user's contracts, without the log's
     with psycopg.connect(source_dsn, autocommit=True) as conn:
         for statement in source_ddl(load_contracts(tmp_path)):
@@ -35,7 +36,7 @@ def test_install_logs_each_truncate_and_remove_stops_it(source_dsn, cli_env, tmp
     for _ in range(2):  # idempotent
         done = _cdc(*args, "--source-dsn", source_dsn, env=cli_env)
         assert done.returncode == 0, done.stderr
-    assert "trigger on 12 table(s)" in done.stdout
+    assert f"trigger on {len(tables)} table(s)" in done.stdout and len(tables) >= 12
     assert (tmp_path / "cdc_meta.truncations.avsc").exists()
     assert "cdc_meta.truncations" in {c.qualified for c in load_contracts(tmp_path)}
     with psycopg.connect(source_dsn) as conn:
@@ -56,4 +57,4 @@ def test_install_logs_each_truncate_and_remove_stops_it(source_dsn, cli_env, tmp
         conn.commit()
         assert conn.execute("SELECT count(*) FROM cdc_meta.truncations").fetchone() == (2,)
     sql = _cdc("source", "truncate-log", "sql", "--contracts", str(tmp_path), env=cli_env)
-    assert sql.returncode == 0 and sql.stdout.count("AFTER TRUNCATE ON") == 12
+    assert sql.returncode == 0 and sql.stdout.count("AFTER TRUNCATE ON") == len(tables)

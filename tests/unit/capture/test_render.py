@@ -34,6 +34,20 @@ CASES = [
     (Kind.INTERVAL, b"1 year 2 mons 3 days 04:05:06.789", "1 year 2 mons 3 days 04:05:06.789"),
     (Kind.BYTEA, b"\\x00ff", "00ff"),  # hex; NoHexPrefix is set
     (Kind.TEXT_ARRAY, b'{a,"b c",NULL}', '{a,"b c",NULL}'),
+    # issue 13 types (AWS DMS source data types for PostgreSQL)
+    (Kind.ARRAY, b"{1,NULL,-9223372036854775808}", "{1,NULL,-9223372036854775808}"),
+    (Kind.ARRAY, b'{"2024-02-29 12:00:00+00"}', '{"2024-02-29 12:00:00+00"}'),
+    (Kind.MONEY, b"-$92,233,720,368,547,758.08", orjson.Fragment(b"-92233720368547758.08")),
+    (Kind.MONEY, b"$0.01", orjson.Fragment(b"0.01")),
+    (Kind.MONEY, b"$1,234.50", orjson.Fragment(b"1234.50")),
+    (Kind.TIMETZ, b"23:59:59.999999-15:59", "23:59:59.999999-15:59"),
+    (Kind.INET, b"2001:db8::1/64", "2001:db8::1/64"),
+    (Kind.MACADDR, b"08:00:2b:01:02:03", "08:00:2b:01:02:03"),
+    (Kind.BIT, b"0101", "0101"),
+    (Kind.XML, "<a>ë</a>".encode(), "<a>ë</a>"),
+    (Kind.CITEXT, "MiXeD ✓".encode(), "MiXeD ✓"),
+    (Kind.HSTORE, b'"a"=>"1", "b"=>NULL', '"a"=>"1", "b"=>NULL'),
+    (Kind.RANGE, b'["2024-01-01 00:00:00",)', '["2024-01-01 00:00:00",)'),
 ]
 
 
@@ -62,3 +76,11 @@ def test_copy_text_fields():
     assert copy_field(b"\\N") is None
     assert copy_field(b"plain") == b"plain"
     assert copy_field(b"a\\tb\\nc\\\\d\\re") == b"a\tb\nc\\d\re"
+
+
+def test_money_is_read_back_from_lc_monetary_c_output_or_refused(dms):
+    money = converter(Kind.MONEY, dms)
+    assert orjson.dumps(money(b"-$1,234.56")) == b"-1234.56"
+    assert orjson.dumps(money(b"($1,234.56)")) == b"-1234.56"  # an accounting form
+    with pytest.raises(ArithmeticError):  # another locale's text: never a guessed number
+        money("1.234,56 €".encode())

@@ -165,3 +165,110 @@ def test_base64_bytea_only_when_the_setting_says_so(contracts):
     assert _typed(contracts, "c_bytea", ["AP8="], binary="base64") == ([b"\x00\xff"], {})
     # hex text is valid base64 too: the setting decides, and verify catches a wrong one
     assert _typed(contracts, "c_bytea", ["00ff"], binary="base64")[0] == [base64.b64decode("00ff")]
+
+
+def _col(sql: str):
+    from consumers.contracts.model import Column
+    from consumers.contracts.types import canonical_sql_type, expected_avro, kind_of
+
+    canon = canonical_sql_type(sql)
+    kind = kind_of(canon)
+    return Column("x", canon, kind, True, False, expected_avro(kind, canon))
+
+
+MORE_GOOD = [  # (type, what DMS sends, what the lake holds)
+    ("bigint[]", "{1,NULL,-9223372036854775808}", [1, None, -9223372036854775808]),
+    ("bigint[]", [1, 2], [1, 2]),  # a JSON array too
+    ("smallint[]", "{}", []),
+    ("boolean[]", "{t,f,NULL}", [True, False, None]),
+    ("double precision[]", "{0.1,NaN,-Infinity}", ["0.1", "NaN", "-Infinity"]),
+    ("numeric(5,2)[]", "{1.25,-3.50}", ["1.25", "-3.50"]),
+    ("varchar(3)[]", '{abc,"a,b",NULL,"q\\""}', ["abc", "a,b", None, 'q"']),
+    ("timestamptz[]", '{"2024-02-29 18:29:59.5+00"}', ["2024-02-29 18:29:59.5+00"]),
+    ("bytea[]", '{"\\\\x00ff"}', ["\\x00ff"]),
+    ("interval[]", '{"1 day 02:00:00"}', ["1 day 02:00:00"]),
+    ("interval hour to minute", "-838:59:00", "PT-838H-59M"),  # PostgreSQL's ISO 8601
+    ("money", Decimal("-92233720368547758.08"), Decimal("-92233720368547758.08")),
+    ("money", Decimal("1234.5600"), Decimal("1234.56")),  # DMS's NUMERIC(38,4)
+    ("money", "0.01", Decimal("0.01")),
+    ("timetz", "23:59:59.999999-15:59", "23:59:59.999999-15:59"),
+    ("inet", "192.168.0.1/24", "192.168.0.1/24"),
+    ("cidr", "::/0", "::/0"),
+    ("macaddr8", "08:00:2b:01:02:03:04:05", "08:00:2b:01:02:03:04:05"),
+    ("bit(4)", "0101", "0101"),
+    ("varbit(4)", "", ""),
+    ("xml", "<a/>", "<a/>"),
+    ("citext", "MiXeD", "MiXeD"),
+    ("hstore", '"a"=>"1", "q\\"k"=>NULL', '{"a":"1","q\\"k":null}'),
+    ("hstore", "", "{}"),
+    ("int4range", "[1,10)", "[1,10)"),
+    ("tstzrange", '["2024-01-01 00:00:00+00",)', '["2024-01-01 00:00:00+00",)'),
+    ("daterange", "empty", "empty"),
+]
+
+
+@pytest.mark.parametrize(("sql", "sent", "stored"), MORE_GOOD)
+def test_the_types_real_databases_use_are_typed_losslessly(sql, sent, stored):
+    from consumers.events.columns import column_array
+
+    arr, bad = column_array(_col(sql), [sent, None])
+    assert bad == {} and arr.to_pylist() == [stored, None]
+
+
+MORE_BAD = [  # (type, a value that breaks it, words of the reason)
+    ("bigint[]", "{1.5}", "invalid literal"),
+    ("bigint[]", "{{1,2},{3,4}}", "multi-dimensional"),
+    ("double precision[]", "{abc}", "could not convert"),
+    ("varchar(3)[]", "{abcd}", "over varchar(3)"),
+    ("numeric(5,2)[]", "{1.234}", "decimal places"),
+    ("date[]", "{2024-02-30}", "day is out of range"),
+    ("money", Decimal("1.005"), "more than 2 decimal places"),
+    ("money", "$1.00", "not a decimal"),
+    ("timetz", "25:00", "not a time with time zone"),
+    ("inet", "300.1.1.1", "not a valid inet"),
+    ("cidr", "10.0.0.1/8", "not a valid cidr"),
+    ("macaddr", "zz", "not a MAC address"),
+    ("bit(4)", "01", "2 bits"),
+    ("bit(4)", "0102", "not a bit string"),
+    ("varbit(2)", "010", "3 bits"),
+    ("hstore", '"a"=>', "not hstore text"),
+    ("int4range", "1,10", "range text"),
+    ("xml", "a\x00b", "NUL"),
+]
+
+
+@pytest.mark.parametrize(("sql", "sent", "reason"), MORE_BAD)
+def test_bad_values_of_the_new_types_are_dead_letters_with_the_reason(sql, sent, reason):
+    from consumers.events.columns import column_array
+
+    arr, bad = column_array(_col(sql), [sent])
+    assert list(bad) == [0] and reason in bad[0], bad
+    assert arr.to_pylist() == [None]
+
+
+@pytest.mark.parametrize(
+    ("sql", "value", "limit"),
+    [
+        ("text", "é" * 32768, "VARCHAR (65535 bytes)"),  # 32768 characters, 65536 bytes
+        ("xml", "<a>" + "x" * 65536 + "</a>", "VARCHAR (65535 bytes)"),
+        ("varbit", "1" * 65536, "VARCHAR (65535 bytes)"),
+        ("int8range", "[" + "1" * 130 + "," + "2" * 130 + ")", "VARCHAR(255)"),
+        ("bytea", "00" * 1_024_001, "VARBYTE (1,024,000 bytes)"),
+        ("jsonb", '"' + "x" * (16 * 1024 * 1024) + '"', "SUPER (16 MB)"),
+        ("bigint[]", "{" + ",".join(["-9223372036854775808"] * 900_000) + "}", "SUPER (16 MB)"),
+    ],
+)
+def test_values_over_a_redshift_limit_are_dead_letters_never_truncated(sql, value, limit):
+    from consumers.events.columns import column_array
+
+    arr, bad = column_array(_col(sql), [value])
+    assert list(bad) == [0] and f"over Redshift's {limit} limit" in bad[0]
+    assert arr.to_pylist() == [None]
+
+
+def test_values_just_within_a_redshift_limit_are_kept():
+    from consumers.events.columns import column_array
+
+    ok = "é" * 32767 + "x"  # 65535 bytes
+    arr, bad = column_array(_col("text"), [ok])
+    assert bad == {} and arr.to_pylist() == [ok]

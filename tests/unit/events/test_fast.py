@@ -83,7 +83,42 @@ def _value(col: Any, rng: random.Random, bad: float) -> bytes | None:
         return rng.choice([None, b"{1,2,NULL}"])
     if k is Kind.ENUM:
         return rng.choice([*col.enum_symbols, *(["nope"] * broken)]).encode()
+    if k in _MORE:  # issue 13 types: the C code hands them to the reference path
+        invalid = b"$1.005" if k is Kind.MONEY else b"not valid"  # PostgreSQL prints money
+        return rng.choice(_MORE[k].get(col.sql_type, [b"?"]) + [invalid] * broken)
     raise AssertionError(k)
+
+
+_MORE: dict[Kind, dict[str, list[bytes | None]]] = {
+    Kind.ARRAY: {
+        "bigint[]": [b"{1,NULL,-9223372036854775808}", b"{}"],
+        "smallint[]": [b"{-32768,32767}"],
+        "numeric[]": [b"{1.5,NaN}"],
+        "numeric(10,2)[]": [b"{-1.25,NULL}"],
+        "double precision[]": [b"{0.1,-Infinity}"],
+        "real[]": [b"{2.2}"],
+        "boolean[]": [b"{t,f,NULL}"],
+        "varchar(8)[]": [b'{"a,b",NULL}'],
+        "uuid[]": [b"{00000000-0000-0000-0000-000000000000}"],
+        "date[]": [b"{2024-02-29}"],
+        "timestamp[]": [b'{"2024-02-29 12:00:00"}'],
+        "timestamptz[]": [b'{"2024-02-29 12:00:00+00"}'],
+        "interval[]": [b'{"1 day 02:00:00"}'],
+        "bytea[]": [b'{"\\\\x00ff"}'],
+    },
+    Kind.TIMETZ: {"timetz": [b"12:00:00+02", None]},
+    Kind.MONEY: {"money": [b"-$1,234.56", b"$0.01", b"$92,233,720,368,547,758.07"]},
+    Kind.INET: {"inet": [b"10.1.2.3/8"], "cidr": [b"10.0.0.0/8"]},
+    Kind.MACADDR: {"macaddr": [b"08:00:2b:01:02:03"], "macaddr8": [b"08:00:2b:01:02:03:04:05"]},
+    Kind.BIT: {"bit(4)": [b"0101"], "varbit(12)": [b"", b"1"]},
+    Kind.XML: {"xml": [b"<a/>"]},
+    Kind.CITEXT: {"citext": [b"MiXeD"]},
+    Kind.HSTORE: {"hstore": [b'"a"=>"1", "b"=>NULL', b""]},
+    Kind.RANGE: {
+        t: [b"empty", b"[1,10)", b'["2024-01-01 00:00:00",)']
+        for t in ("int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange")
+    },
+}
 
 
 def workload(
@@ -99,7 +134,11 @@ def workload(
     dms = dms_config.load(DMS_DIR)
     builder = MessageBuilder(dms, "test")
     by_name = {c.name: c for c in contracts}
-    tables = [by_name[t] for t in ("type_zoo", "currency", "staff", "sales_order")]
+    tables = [
+        by_name[t]
+        for t in ("type_zoo", "currency", "staff", "sales_order", "type_zoo_more",
+                  "type_zoo_arrays", "type_zoo_ranges")
+    ]  # fmt: skip
     renderers = {c.name: TableRenderer(dms, c, [col.name for col in c.columns]) for c in tables}
     out = []
     for i in range(n):
@@ -264,7 +303,7 @@ def test_unchanged_toast_and_key_changes_go_to_the_reference(contracts):
         assert (
             getattr(e, "unchanged", ())
             or getattr(e, "old_key", None)
-            or (e.table == "public.type_zoo")
+            or e.table.startswith("public.type_zoo")  # types only the reference decodes
         )  # the zoo's time/bytea/array/float values are typed by the reference
     fast_positions = {i for t in tables.values() for i in t.index.to_pylist()}
     for i in fast_positions:

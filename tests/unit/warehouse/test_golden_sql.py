@@ -99,6 +99,22 @@ def scenarios(contracts):
             "TRUNCATE removed",
             plan("truncations", truncations=True),
         ),
+        "load-more-types": (
+            "Load plan, the types real databases use: money, network, bit, xml, citext, "
+            "hstore (type_zoo_more)",
+            plan("type_zoo_more"),
+        ),
+        "load-ranges": ("Load plan, every range type (type_zoo_ranges)", plan("type_zoo_ranges")),
+        "load-arrays": (
+            "Load plan, arrays of every scalar type (type_zoo_arrays)",
+            plan("type_zoo_arrays"),
+        ),
+        "bootstrap-more-types": (
+            "Bootstrap of every type added for real databases (type_zoo_more)",
+            lambda d: [
+                s for s in d.bootstrap([by["type_zoo_more"]], access=False) if "type_zoo_more" in s
+            ],
+        ),
         "load-keyless-every-type": (
             "Load plan, no primary key: a multiset by change identity and row hash, every type",
             plan("type_zoo_keyless"),
@@ -165,6 +181,33 @@ def test_redshift_types_and_copy(contracts):
     assert '"c_text_array" super' in ddl and '"c_numeric" varchar(256)' in ddl
     copy = RedshiftDialect().copy_stage(zoo, MANIFEST, ROLE)
     assert "FORMAT AS PARQUET" in copy and "MANIFEST" in copy and ROLE in copy
+
+
+def test_types_for_real_databases_in_both_warehouses(contracts):
+    """PostgreSQL keeps the source's own type (so `cdc verify` compares values); Redshift gets
+    SUPER for arrays and hstore, sized VARCHAR for the text forms, DECIMAL for money."""
+    by = {c.name: c for c in contracts}
+    extra = by["type_zoo_arrays"].columns[1:] + by["type_zoo_ranges"].columns[1:]
+    more = dataclasses.replace(by["type_zoo_more"], columns=by["type_zoo_more"].columns + extra)
+    pg, rs = PostgresDialect(), RedshiftDialect()
+    expect = {
+        "c_bigint_array": ("bigint[]", "super"),
+        "c_timestamptz_array": ("timestamptz[]", "super"),
+        "c_interval_hm": ("interval hour to minute", "varchar(64)"),
+        "c_timestamp3": ("timestamp(3)", "timestamp"),
+        "c_timetz": ("timetz", "varchar(32)"),
+        "c_money": ("money", "decimal(19,2)"),
+        "c_cidr": ("cidr", "varchar(50)"),
+        "c_macaddr8": ("macaddr8", "varchar(23)"),
+        "c_bit": ("bit(4)", "varchar(4)"),
+        "c_varbit": ("varbit(12)", "varchar(12)"),
+        "c_xml": ("xml", "varchar(65535)"),
+        "c_citext": ("text", "varchar(65535)"),
+        "c_hstore": ("jsonb", "super"),
+        "c_tstzrange": ("tstzrange", "varchar(255)"),
+    }
+    got = {n: (pg.column_type(more.column(n)), rs.column_type(more.column(n))) for n in expect}
+    assert got == expect
 
 
 def test_names_that_would_break_sql_are_quoted():

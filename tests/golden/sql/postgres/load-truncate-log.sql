@@ -1,5 +1,5 @@
 -- The truncate log's own plan: lock every table, merge the markers, remove what each TRUNCATE removed
-LOCK TABLE "public"."address", "public"."counterparty", "public"."currency", "public"."department", "public"."design", "public"."payment", "public"."payment_type", "public"."purchase_order", "public"."sales_order", "public"."staff", "public"."transaction", "public"."type_zoo" IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE "public"."address", "public"."counterparty", "public"."currency", "public"."department", "public"."design", "public"."payment", "public"."payment_type", "public"."purchase_order", "public"."sales_order", "public"."staff", "public"."transaction", "public"."type_zoo", "public"."type_zoo_arrays", "public"."type_zoo_more", "public"."type_zoo_ranges" IN SHARE ROW EXCLUSIVE MODE;
 LOCK TABLE "cdc_meta"."truncations" IN SHARE ROW EXCLUSIVE MODE;
 DROP TABLE IF EXISTS "stage";
 CREATE TEMP TABLE "stage" ("truncation_id" bigint, "schema_name" text, "table_name" text, "truncated_at" timestamptz, "_cdc_version" numeric(38,0), "_cdc_op" varchar(8), "_cdc_commit_ts" timestamptz, "_cdc_shard" varchar(64), "_cdc_sequence" varchar(128), "_cdc_batch" varchar(256), "_cdc_unchanged" varchar(65535), "_cdc_old_key" varchar(65535));
@@ -30,6 +30,9 @@ DELETE FROM "public"."sales_order" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l
 DELETE FROM "public"."staff" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'staff');
 DELETE FROM "public"."transaction" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'transaction');
 DELETE FROM "public"."type_zoo" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'type_zoo');
+DELETE FROM "public"."type_zoo_arrays" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'type_zoo_arrays');
+DELETE FROM "public"."type_zoo_more" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'type_zoo_more');
+DELETE FROM "public"."type_zoo_ranges" WHERE "_cdc_version" < (SELECT COALESCE(MAX(l."_cdc_version"), 0) FROM "cdc_meta"."truncations" AS l WHERE l."schema_name" = 'public' AND l."table_name" = 'type_zoo_ranges');
 INSERT INTO "cdc"."load_ledger" (batch_id, table_name, row_count, started_at, applied_at) SELECT "_cdc_batch", 'cdc_meta.truncations', COUNT(*), now(), clock_timestamp() FROM "stage" GROUP BY "_cdc_batch";
 DROP TABLE IF EXISTS "stage";
 DROP TABLE IF EXISTS "latest";
