@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS "public"."counterparty" (
 CREATE TABLE IF NOT EXISTS "cdc"."public__counterparty__deleted" ("counterparty_id" integer NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
 CREATE TABLE IF NOT EXISTS "public"."currency" (
   "currency_id" integer NOT NULL,
-  "currency_code" char(3) NOT NULL,
+  "currency_code" varchar(12) NOT NULL,
   "created_at" timestamp NOT NULL,
   "last_updated" timestamp NOT NULL,
   "_cdc_version" numeric(38,0) NOT NULL,
@@ -225,9 +225,9 @@ CREATE TABLE IF NOT EXISTS "public"."type_zoo" (
   "c_real" real,
   "c_double" double precision,
   "c_bool" boolean,
-  "c_varchar" varchar(40),
+  "c_varchar" varchar(160),
   "c_text" varchar(65535),
-  "c_char" char(5),
+  "c_char" varchar(20),
   "c_date" date,
   "c_time" time,
   "c_timestamp" timestamp,

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from consumers.contracts.model import Column, TableContract
 from consumers.contracts.names import derived_name
-from consumers.contracts.types import Kind, bit_length, decimal_precision_scale
+from consumers.contracts.types import Kind, bit_length, char_length, decimal_precision_scale
 
 LEDGER = '"cdc"."load_ledger"'
 # Batches whose load failed for a reason in their data (warehouse/failures.py): not retried
@@ -373,6 +373,11 @@ class RedshiftDialect(PostgresDialect):
     def column_type(self, col: Column) -> str:
         if col.kind is Kind.TEXT and col.sql_type == "text":
             return self.TEXT
+        if col.kind is Kind.TEXT and (n := char_length(col.sql_type)) is not None:
+            # PostgreSQL's varchar(n)/char(n) count characters, Redshift's count bytes (Redshift
+            # Developer Guide, "Character types": "lengths in bytes, not characters"; CHAR holds
+            # single-byte characters only): room for n characters of up to 4 UTF-8 bytes each.
+            return f"varchar({min(4 * n, 65535)})"
         if col.kind is Kind.BIT and (n := bit_length(col.sql_type)[0]) is not None:
             return f"varchar({n})"
         return super().column_type(col)

@@ -1,7 +1,7 @@
 -- Load plan of a table named as real databases name them: mixed case, reserved words, non-ASCII, a space, a quote, 63 bytes (folded warehouse names, source names in the change metadata)
 LOCK "sport"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 DROP TABLE IF EXISTS "stage";
-CREATE TEMP TABLE "stage" ("playerid" varchar(9), "year" smallint, "order" varchar(65535), "größe" varchar(65535), "year of birth" date, "say ""hi""" varchar(65535), "price (€)" varchar(65535), "_cdc_version" numeric(38,0), "_cdc_op" varchar(8), "_cdc_commit_ts" timestamptz, "_cdc_shard" varchar(64), "_cdc_sequence" varchar(128), "_cdc_batch" varchar(256), "_cdc_unchanged" varchar(65535), "_cdc_old_key" varchar(65535));
+CREATE TEMP TABLE "stage" ("playerid" varchar(36), "year" smallint, "order" varchar(65535), "größe" varchar(65535), "year of birth" date, "say ""hi""" varchar(65535), "price (€)" varchar(65535), "_cdc_version" numeric(38,0), "_cdc_op" varchar(8), "_cdc_commit_ts" timestamptz, "_cdc_shard" varchar(64), "_cdc_sequence" varchar(128), "_cdc_batch" varchar(256), "_cdc_unchanged" varchar(65535), "_cdc_old_key" varchar(65535));
 COPY "stage" FROM 's3://totesys-cdc-batches/copy-manifests/public.address/run-1.json' IAM_ROLE 'arn:aws:iam::123456789012:role/totes-cdc-redshift-copy' FORMAT AS PARQUET SERIALIZETOJSON MANIFEST;
 DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM "cdc"."load_ledger" WHERE table_name = 'Sport.Spieler Größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx');
 DROP TABLE IF EXISTS "latest";

@@ -1,7 +1,7 @@
 -- Load plan with the truncate log: staged changes older than the last TRUNCATE are dropped (currency)
 LOCK "public"."currency";
 DROP TABLE IF EXISTS "stage";
-CREATE TEMP TABLE "stage" ("currency_id" integer, "currency_code" char(3), "created_at" timestamp, "last_updated" timestamp, "_cdc_version" numeric(38,0), "_cdc_op" varchar(8), "_cdc_commit_ts" timestamptz, "_cdc_shard" varchar(64), "_cdc_sequence" varchar(128), "_cdc_batch" varchar(256), "_cdc_unchanged" varchar(65535), "_cdc_old_key" varchar(65535));
+CREATE TEMP TABLE "stage" ("currency_id" integer, "currency_code" varchar(12), "created_at" timestamp, "last_updated" timestamp, "_cdc_version" numeric(38,0), "_cdc_op" varchar(8), "_cdc_commit_ts" timestamptz, "_cdc_shard" varchar(64), "_cdc_sequence" varchar(128), "_cdc_batch" varchar(256), "_cdc_unchanged" varchar(65535), "_cdc_old_key" varchar(65535));
 COPY "stage" FROM 's3://totesys-cdc-batches/copy-manifests/public.address/run-1.json' IAM_ROLE 'arn:aws:iam::123456789012:role/totes-cdc-redshift-copy' FORMAT AS PARQUET SERIALIZETOJSON MANIFEST;
 DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM "cdc"."load_ledger" WHERE table_name = 'public.currency');
 DROP TABLE IF EXISTS "latest";
