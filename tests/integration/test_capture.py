@@ -13,7 +13,7 @@ import pytest
 
 from consumers.contracts.model import TableContract
 from consumers.demo.data import more_edge_rows, split_more, toast_text
-from consumers.demo.load import create_tables, load_demo
+from consumers.demo.load import create_tables, load_demo, xml_values_supported
 from consumers.demo.workload import Workload
 from consumers.events.columns import column_array
 from tests.conftest import read_raw, read_stream
@@ -270,7 +270,10 @@ def test_the_types_real_databases_use_are_rendered_as_dms_does(
     create_tables(source_dsn, contracts)
     h = capture_factory(source_dsn, stream, contracts)
     with psycopg.connect(source_dsn, autocommit=True) as conn:
+        xml = xml_values_supported(conn)  # the PyPI server (make test-fresh) has no libxml
         for full in more_edge_rows(random.Random(1), start_id=1):
+            if not xml:
+                full = {**full, "c_xml": None}
             for table, row in split_more(full).items():
                 cols = ", ".join(f'"{k}"' for k in row)
                 marks = ", ".join(["%s"] * len(row))
@@ -299,7 +302,7 @@ def test_the_types_real_databases_use_are_rendered_as_dms_does(
     assert three["c_money"] == Decimal("0.01")
     assert one["c_inet"] == "2001:db8::1/64" and one["c_cidr"] == "10.0.0.0/8"
     assert one["c_macaddr"] == "08:00:2b:01:02:03" and one["c_bit"] == "1010"
-    assert one["c_xml"] == '<a x="1">tëxt &amp; <b/></a>'
+    assert one["c_xml"] == ('<a x="1">tëxt &amp; <b/></a>' if xml else None)
     assert one["c_citext"] == "MiXeD Case ✓"
     assert one["c_hstore"] == '"a"=>"1", "q\\"k"=>NULL, "ünï"=>"✓", "back\\\\slash"=>""'
     assert one["c_tsrange"] == '["2024-01-01 00:00:00","2024-01-02 00:00:00.5")'
