@@ -57,6 +57,23 @@ def _keys_equal(c: TableContract, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{q(k)} = {right}.{q(k)}" for k in c.warehouse_key)
 
 
+def _staging(d: PostgresDialect, c: TableContract, manifest_url: str, iam_role: str) -> list[Step]:
+    """The first steps of every plan: lock the table, COPY the batches into `stage`, drop
+    batches the ledger already has (a retried or concurrent load)."""
+    return [
+        Step("lock", d.lock(c)),
+        Step("stage-drop", d.drop_temp("stage")),
+        Step("stage-create", d.create_stage(c)),
+        Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
+        Step(
+            "skip",
+            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
+            f"WHERE table_name = {lit(c.qualified)})",
+        ),
+        Step("latest-drop", d.drop_temp("latest")),
+    ]
+
+
 def build_load(
     d: PostgresDialect,
     c: TableContract,
@@ -78,16 +95,7 @@ def build_load(
     picked = ", ".join(q(n) for n in [*cols, *meta])
     hard = c.delete_mode == "hard"
     steps = [
-        Step("lock", d.lock(c)),
-        Step("stage-drop", d.drop_temp("stage")),
-        Step("stage-create", d.create_stage(c)),
-        Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
-        Step(
-            "skip",
-            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-            f"WHERE table_name = {lit(c.qualified)})",
-        ),
-        Step("latest-drop", d.drop_temp("latest")),
+        *_staging(d, c, manifest_url, iam_role),
         Step(
             "latest",
             f'CREATE TEMP TABLE "latest" AS SELECT {picked}, CAST(NULL AS varchar(65535)) AS '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
@@ -331,16 +339,7 @@ def build_keyless_load(
     picked = ", ".join(q(n) for n in cols)
     meta = '"_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_batch", "_cdc_row"'
     steps = [
-        Step("lock", d.lock(c)),
-        Step("stage-drop", d.drop_temp("stage")),
-        Step("stage-create", d.create_stage(c)),
-        Step(COPY_STEP, d.copy_stage(c, manifest_url, iam_role)),
-        Step(
-            "skip",
-            f'DELETE FROM "stage" WHERE "_cdc_batch" IN (SELECT batch_id FROM {LEDGER} '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-            f"WHERE table_name = {lit(c.qualified)})",
-        ),
-        Step("latest-drop", d.drop_temp("latest")),
+        *_staging(d, c, manifest_url, iam_role),
         Step(
             "latest",
             f'CREATE TEMP TABLE "latest" AS SELECT {picked}, {meta}, {d.row_hash(c)} AS '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
