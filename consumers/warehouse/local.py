@@ -118,6 +118,9 @@ def arrow_to_csv(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
+BOOTSTRAP_LOCK = 0x63646362  # "cdcb": the advisory lock key of LocalWarehouse.bootstrap
+
+
 class LocalWarehouse:
     def __init__(
         self,
@@ -161,6 +164,10 @@ class LocalWarehouse:
 
     def bootstrap(self) -> None:
         with self.connect(autocommit=True) as conn:
+            # CREATE ... IF NOT EXISTS is not safe against a concurrent twin (two `cdc run`s
+            # starting on one warehouse: "relation already exists", SQLSTATE 42P07, seen in CI):
+            # bootstraps of one database take turns; the session's end releases the lock.
+            conn.execute("SELECT pg_advisory_lock(%s)", (BOOTSTRAP_LOCK,))
             targets = list(self.contracts.values())
             for statement in self.dialect.bootstrap(targets, access=self.into_schema is None):
                 conn.execute(statement.encode())
