@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -822,6 +823,23 @@ def demo_workload(
     )
 
 
+class Loader(StrEnum):
+    """How `cdc run` loads the warehouse (README "Two loaders")."""
+
+    local = "local"  # the PostgreSQL load plans, in this process
+    stepfunctions = "stepfunctions"  # the deployed state machine, executed in the local moto
+
+
+LoaderOpt = Annotated[
+    Loader,
+    typer.Option(
+        "--loader",
+        help="local: the load plans in this process (default); stepfunctions: the deployed "
+        "state machine in the local moto (Lambda handlers, Redshift SQL).",
+    ),
+]
+
+
 @demo_app.command("run")
 def demo_run(
     rate: Annotated[
@@ -834,6 +852,7 @@ def demo_run(
         bool, typer.Option("--keep-stack", help="Leave the local stack running.")
     ] = False,
     contracts: ContractsOpt = None,
+    loader: LoaderOpt = Loader.local,
 ) -> None:
     """What `make run` runs: `cdc run` over the demo database, with its workload; ends with
     drain + `cdc verify` and exits with verify's result."""
@@ -841,7 +860,7 @@ def demo_run(
 
     code = run_pipeline(
         _settings(contracts), source_dsn=None, duration=duration, keep_stack=keep_stack,
-        demo_rate=rate,
+        demo_rate=rate, loader=loader.value,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -857,14 +876,16 @@ def run_cmd(
     keep_stack: Annotated[
         bool, typer.Option("--keep-stack", help="Leave the local stack running.")
     ] = False,
+    loader: LoaderOpt = Loader.local,
 ) -> None:
     """The pipeline itself (capture, consumers, loader) for the contracts' tables, from
     --source-dsn into the local warehouse; on exit it drains everything it captured."""
     from consumers.local.run import run_pipeline
 
     code = run_pipeline(
-        _settings(contracts), source_dsn=source_dsn, duration=duration, keep_stack=keep_stack
-    )
+        _settings(contracts), source_dsn=source_dsn, duration=duration, keep_stack=keep_stack,
+        loader=loader.value,
+    )  # fmt: skip
     raise typer.Exit(code)
 
 

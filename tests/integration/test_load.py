@@ -261,14 +261,17 @@ def test_planner_renders_copy_manifests_and_plans_then_commits(
     )
     first = planner.plan(s3, cfg, "run-1")
     assert first["pending"] and len(first["tables"]) == len(contracts)
+    assert len(orjson.dumps(first)) < 64 * 1024  # no SQL: a state's data is at most 256 KiB
     for t in first["tables"]:
-        assert len(t["sqls"]) <= planner.MAX_BATCH_STATEMENTS
-        copy = next(sql for sql in t["sqls"] if sql.startswith('COPY "stage"'))
+        sqls = planner.statements(cfg, t["table"], t["manifest_url"])  # what its item runs
+        assert len(sqls) <= planner.MAX_BATCH_STATEMENTS
+        copy = next(sql for sql in sqls if sql.startswith('COPY "stage"'))
         url = copy.split("'")[1]
+        assert url == t["manifest_url"]
         body = s3.get_object(Bucket=pipeline_run.bucket, Key=url.split("/", 3)[3])["Body"].read()
         entries = orjson.loads(body)["entries"]
         assert len(entries) == t["files"] and all(e["meta"]["content_length"] > 0 for e in entries)
-        for sql in t["sqls"]:
+        for sql in sqls:
             if not sql.startswith("LOCK"):
                 sqlglot.parse_one(sql, read="redshift")
     assert first["oldest_pending_seconds"] > 0
