@@ -165,16 +165,19 @@ class StepFunctionsLoader:
     def add_manifests(self, keys: list[str]) -> None:
         """The planner lists the manifests itself (past the watermark in S3)."""
 
-    def pending(self) -> bool:
-        watermark = planner.read_watermark(self.s3, self._planner_config())
-        return bool(planner.pending_manifests(self.s3, self._planner_config(), watermark))
+    def pending(self, prefix: str = "") -> bool:
+        """Whether manifests past the watermark (of `prefix`) are waiting."""
+        cfg = self._planner_config(prefix)
+        return bool(planner.pending_manifests(self.s3, cfg, planner.read_watermark(self.s3, cfg)))
 
-    def _planner_config(self) -> planner.PlannerConfig:
-        return planner.PlannerConfig(self.bucket, COPY_ROLE_ARN, self.contracts)
+    def _planner_config(self, prefix: str = "") -> planner.PlannerConfig:
+        return planner.PlannerConfig(self.bucket, COPY_ROLE_ARN, self.contracts, prefix=prefix)
 
-    def run_once(self, listing: bool = True, *, retry_now: bool = False) -> list[TableLoad]:
+    def run_once(
+        self, listing: bool = True, *, retry_now: bool = False, prefix: str = ""
+    ) -> list[TableLoad]:
         """One execution; the loads it applied (from the ledger) and its failed tables."""
-        done = self.execute()
+        done = self.execute(prefix)
         if done["status"] != "SUCCEEDED":
             raise RuntimeError(
                 f"load execution {done['name']} {done['status']}: {done.get('error', '')} "
@@ -234,12 +237,14 @@ class StepFunctionsLoader:
     def row_counts(self) -> dict[str, int]:
         return self.local.row_counts()
 
-    def drain(self, timeout: float) -> None:
-        """Executions until nothing past the watermark is left, or only failing tables."""
+    def drain(self, timeout: float, prefix: str = "") -> None:
+        """Executions until one plans nothing or nothing past the watermark is left, or only
+        failing tables are."""
         deadline = time.monotonic() + timeout
         while True:
-            self.run_once()
-            if not self.pending() or time.monotonic() > deadline:
+            self.run_once(prefix=prefix)
+            planned = orjson.loads(self.executions[-1].get("output") or "{}").get("pending")
+            if not planned or not self.pending(prefix) or time.monotonic() > deadline:
                 return
             if self.failures and all(
                 f.failure.outcome is not Outcome.TRANSIENT for f in self.failures.values()

@@ -34,7 +34,7 @@ def test_one_batch_execute_statement_per_table_with_a_polling_loop():
 def test_no_state_carries_every_tables_sql():
     """A state's input and output are limited to 256 KiB: Plan returns no SQL, each item
     renders its own table's, and no item's result carries it."""
-    _, top, inner = _states()
+    _, _, inner = _states()
     render = inner["Render"]
     assert render["Parameters"]["FunctionName"] == ARGS["plan_function_arn"]
     assert render["Parameters"]["Payload"]["render"] == {
