@@ -44,7 +44,7 @@ from consumers.errors import CdcError
 from consumers.events.decode import Decoder
 from consumers.events.fast import FastDecoder
 from consumers.settings import Settings
-from consumers.sink.writer import DEAD_LETTER_PREFIX, BatchWriter
+from consumers.sink.writer import DEAD_LETTER_PREFIX, BatchWriter, manifest_key
 
 log = logging.getLogger("cdc.deadletters")
 
@@ -232,8 +232,9 @@ def stage(
 
         resolve(batch, decoder, fast, name, dead)
         manifest = writer.write(name, batch, "redrive")
-        result.batches.append(f"{prefix}manifests/{name}/{manifest.first_sequence}-"
-                              f"{manifest.last_sequence}.json")  # fmt: skip
+        result.batches.append(
+            manifest_key(name, manifest.first_sequence, manifest.last_sequence, prefix)
+        )
         for f in manifest.files:
             result.rows[f.table] = result.rows.get(f.table, 0) + f.rows
         refused = {n.sequence: n.reason for n in batch.dead_letters}
@@ -249,8 +250,10 @@ def stage(
 def mark_redriven(
     s3: Any, bucket: str, letters: list[DeadLetter], batch_of: dict[str, str], result: RedriveResult
 ) -> None:
-    """Move each redriven dead letter to redriven/ (written first, then deleted: a crash in
-    between leaves it in both, and the next redrive's batch is skipped by the ledger)."""
+    """Move each redriven dead letter to redriven/ (written first, then deleted). A crash in
+    between leaves it pending too; redriving it again changes nothing: in the same batch the
+    ledger skips it, in another the version guard does (a stored version equal to the
+    change's is stale: warehouse/plan.py)."""
     for d in letters:
         batch_id = batch_of.get(d.key)
         if batch_id is None:

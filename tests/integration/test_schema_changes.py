@@ -9,8 +9,11 @@ withheld from analysts; after the contract update and a restart the warehouse fo
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -85,6 +88,13 @@ def _pipeline(settings: Any, state: Any, contracts: Any, source: str, wh: str, a
     )
     pipeline.capture.cfg.slot = "slot_" + source.rsplit("/", 1)[1]
     return pipeline
+
+
+def _cdc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumers", *args], env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
 
 
 def _snapshot(dsn: str) -> list[tuple[Any, ...]]:
@@ -192,6 +202,18 @@ def test_schema_changes_during_a_workload_end_verified_after_redrive(
         ):
             assert expected in reasons, (expected, reasons)
         assert deadletters.find(s3, dead, deadletters.Filters(reason="over varchar(20)"))
+        env = {**os.environ, "CDC_STATE_DIR": str(stack_settings.state_dir),
+               "CDC_DEAD_LETTER_BUCKET": dead, "CDC_BATCH_BUCKET": batches}  # fmt: skip
+        diff = _cdc(env, "contracts", "diff", "--source-dsn", source, "--contracts", str(out),
+                    "--json")  # fmt: skip
+        assert diff.returncode == 1, diff.stderr  # drift: exit 1
+        assert len(orjson.loads(diff.stdout)["drift"]) == len(drifts)
+        listed = _cdc(env, "deadletters", "list", "--table", TABLE, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [d["key"] for d in orjson.loads(listed.stdout)] == [d.key for d in letters]
+        shown = _cdc(env, "deadletters", "show", f"{letters[0].shard}/{letters[0].sequence}",
+                     "--json")  # fmt: skip
+        assert orjson.loads(shown.stdout)["record"]["metadata"]["table-name"] == "items"
 
         # 3. The contract update: `diff --apply` proposes the new column (auto), withheld from
         # analysts; the user widens, renames and drops by hand.
@@ -251,6 +273,16 @@ def test_schema_changes_during_a_workload_end_verified_after_redrive(
         again = deadletters.redrive(settings, s3, evolved, letters, warehouse)
         assert again.redriven == len(letters) and again.rows_staged == 0
         assert _snapshot(warehouse) == before
+        cli = _cdc(env, "deadletters", "redrive", "--contracts", str(out), "--warehouse-dsn",
+                   warehouse)  # fmt: skip
+        assert cli.returncode == 0 and "0 selected, 0 redriven" in cli.stdout, cli.stdout
+        assert _snapshot(warehouse) == before
+        status = _cdc(env, "status", "--contracts", str(out), "--source-dsn", source,
+                      "--warehouse-dsn", warehouse)  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert f"(redriven: {len(letters)})" in status.stdout
+        assert "shop.items.note: withheld from analysts until classified" in status.stdout
+        assert "schema drift" not in status.stdout
     finally:
         if pipeline is not None:
             pipeline.stop()
