@@ -15,6 +15,7 @@ import threading
 import time
 from types import FrameType
 
+from consumers.contracts.drift import DriftCheck
 from consumers.contracts.model import load_contracts
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
@@ -86,6 +87,7 @@ def _run(
             )
             writer.start()
         last_print = 0.0
+        drift = DriftCheck(source, contracts, settings.contracts_dir, settings.drift_check_seconds)
         while not stop.is_set():
             if duration is not None and time.monotonic() - start >= duration:
                 break
@@ -93,6 +95,7 @@ def _run(
                 break
             pipeline.check()
             now = time.monotonic()
+            drift.poll(now)
             if now - last_print >= (1 if tty else 10):
                 written = sum(workload.written.values()) if workload else None
                 text = pipeline.view(now - start, written)

@@ -1,0 +1,172 @@
+"""Warehouse tables follow their contracts: new columns, renames and lossless widenings.
+
+Pure builders (`evolution`) over a description of the warehouse table as it is (column name →
+type, NOT NULL), and the local executor (`evolve_local`). The bootstrap runs them after
+CREATE TABLE IF NOT EXISTS and before the grants, so a column the contract gained is in the
+table before anything grants on it. What is done (README, "Schema changes"):
+
+- a contract column the table lacks: added, always nullable (rows loaded before it have no
+  value for it); with `renamed_from` naming a column the table has: that column is renamed;
+- a column whose contract type is a lossless widening of the table's (contracts/drift.py
+  `widening`): PostgreSQL alters the type in place (a timestamp read as UTC for timestamptz);
+  Redshift alters VARCHAR lengths in place ("ALTER COLUMN column_name TYPE updated_varchar_
+  data_type_size", ALTER TABLE in the Redshift Database Developer Guide, which allows it for
+  VARCHAR only) and does any other widening by add-copy-swap (add a new column, copy, drop the
+  old one, rename the new one), in one transaction;
+- a table column the contract no longer has (dropped at the source): kept, with its history,
+  and made nullable, since no load writes it any more;
+- anything else (a narrower or unrelated type): left as it is and reported; the loads then
+  fail loudly and quarantine, never truncate.
+Key columns widen in the tombstone table too. PostgreSQL refuses to alter the type of a column
+a view reads (SQLSTATE 0A000), and CREATE OR REPLACE VIEW cannot drop, rename or retype a view
+column: the local executor drops the views over a table whose columns change first; the
+bootstrap recreates the project's (analyst and analytics views) right after. Views of your own
+over such a table must be recreated (the log names them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from consumers.contracts.drift import widening
+from consumers.contracts.model import TableContract
+from consumers.contracts.names import fold
+from consumers.contracts.types import canonical_sql_type
+from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect, q
+
+log = logging.getLogger("cdc.warehouse.evolve")
+
+SWAP_SUFFIX = "__cdc_widened"
+
+
+@dataclass(frozen=True)
+class WarehouseColumn:
+    type: str
+    not_null: bool
+
+
+@dataclass
+class Evolution:
+    statements: list[str]
+    # Columns (the table's names before the change) whose PostgreSQL views must go first:
+    # ALTER COLUMN TYPE refuses a column a view reads, and CREATE OR REPLACE VIEW cannot drop,
+    # rename or retype a view column.
+    touched: list[str]
+    notes: list[str]  # what was left alone, and why
+
+
+def _widen(dialect: PostgresDialect, table: str, column: str, old: str, new: str) -> list[str]:
+    col = q(column)
+    if not isinstance(dialect, RedshiftDialect):
+        using = (
+            f" USING {col} AT TIME ZONE 'UTC'" if canonical_sql_type(new) == "timestamptz" else ""
+        )
+        return [f"ALTER TABLE {table} ALTER COLUMN {col} TYPE {new}{using}"]
+    if canonical_sql_type(old).startswith("varchar(") and canonical_sql_type(new).startswith(
+        "varchar("
+    ):
+        return [f"ALTER TABLE {table} ALTER COLUMN {col} TYPE {new}"]
+    tmp = q(column + SWAP_SUFFIX)
+    convert = f"CONVERT_TIMEZONE('UTC', {col})" if canonical_sql_type(new) == "timestamptz" else col
+    return [
+        f"ALTER TABLE {table} ADD COLUMN {tmp} {new}",
+        f"UPDATE {table} SET {tmp} = {convert}",  # nosec B608  # identifiers from validated contracts, quoted by q()
+        f"ALTER TABLE {table} DROP COLUMN {col}",
+        f"ALTER TABLE {table} RENAME COLUMN {tmp} TO {col}",
+    ]
+
+
+def evolution(
+    dialect: PostgresDialect,
+    contract: TableContract,
+    table: dict[str, WarehouseColumn],
+    tombstones: dict[str, WarehouseColumn] | None = None,
+) -> Evolution:
+    """Statements that make the warehouse table `table` (and its tombstone table) hold what
+    `contract` says, in order; empty when it already does."""
+    target = dialect.table(contract)
+    out: list[str] = []
+    notes: list[str] = []
+    touched: list[str] = []
+    wanted = {col.warehouse_name: col for col in contract.columns}
+    for name, col in wanted.items():
+        new_type = dialect.column_type(col)
+        have = table.get(name)
+        if have is None:
+            old = fold(col.renamed_from) if col.renamed_from else ""
+            if old and old in table and old not in wanted:
+                out.append(f"ALTER TABLE {target} RENAME COLUMN {q(old)} TO {q(name)}")
+                touched.append(old)
+                have = table[old]
+            else:
+                out.append(f"ALTER TABLE {target} ADD COLUMN {q(name)} {new_type}")
+                continue
+        if canonical_sql_type(have.type) == canonical_sql_type(new_type):
+            continue
+        if not widening(have.type, new_type):
+            notes.append(
+                f"{contract.qualified}.{col.name}: the warehouse column is {have.type}, the "
+                f"contract says {new_type}: not a lossless widening, left as it is"
+            )
+            continue
+        out += _widen(dialect, target, name, have.type, new_type)
+        touched.append(name if name in table else fold(col.renamed_from))
+        if tombstones and name in tombstones and col.name in contract.primary_key:
+            out += _widen(dialect, dialect.tombstones(contract), name, have.type, new_type)
+    renamed = {fold(c.renamed_from) for c in contract.columns if c.renamed_from}
+    gone = [n for n in table if not n.startswith("_cdc_") and n not in wanted.keys() | renamed]
+    for name in gone:
+        if not table[name].not_null:
+            continue
+        out.append(f"ALTER TABLE {target} ALTER COLUMN {q(name)} DROP NOT NULL")
+    return Evolution(out, list(dict.fromkeys([*touched, *gone])), notes)
+
+
+_COLUMNS = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+FROM pg_attribute a
+WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+"""
+_VIEWS = """
+SELECT DISTINCT v.oid::regclass::text FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.refobjid = to_regclass(%s) AND v.oid <> d.refobjid AND v.relkind = 'v'
+  AND a.attname = ANY(%s)
+"""
+
+
+def _columns(cur: Any, table: str) -> dict[str, WarehouseColumn]:
+    cur.execute(_COLUMNS, (table,))
+    return {str(n): WarehouseColumn(str(t), bool(nn)) for n, t, nn in cur.fetchall()}
+
+
+def evolve_local(conn: Any, dialect: PostgresDialect, contracts: list[TableContract]) -> list[str]:
+    """Evolve every table of `contracts` in the local warehouse, in one transaction (the
+    caller's connection, autocommit). Returns the statements run."""
+    ran: list[str] = []
+    with conn.transaction(), conn.cursor() as cur:
+        for c in contracts:
+            table = _columns(cur, dialect.table(c))
+            if not table:
+                continue  # not created (yet): CREATE TABLE has the contract's columns
+            tombstones = _columns(cur, dialect.tombstones(c)) if c.delete_mode == "hard" else {}
+            plan = evolution(dialect, c, table, tombstones)
+            for note in plan.notes:
+                log.warning("%s", note)
+            if plan.touched:
+                cur.execute(_VIEWS, (dialect.table(c), plan.touched))
+                for (view,) in cur.fetchall():
+                    log.warning(
+                        "dropping view %s over %s: columns it reads change (the bootstrap "
+                        "recreates the analyst and analytics views; recreate any of your own)",
+                        view, c.qualified,
+                    )  # fmt: skip
+                    cur.execute(f"DROP VIEW IF EXISTS {view} CASCADE".encode())
+            for statement in plan.statements:
+                log.warning("evolving %s: %s", c.qualified, statement)
+                cur.execute(statement.encode())
+                ran.append(statement)
+    return ran
