@@ -262,6 +262,14 @@ class PostgresDialect:
             out.append(f"GRANT USAGE ON SCHEMA {q(schema)} TO {analyst}")
         for c in contracts:
             cols = [*analyst_columns(c), *ANALYST_META]
+            # Column grants add up across bootstraps: a column classified PII after it was
+            # granted (a pending column, issue 18, or a reclassification) is revoked by name.
+            pii = [col.warehouse_name for col in c.columns if col.pii]
+            if pii:
+                out.append(
+                    f"REVOKE SELECT ({', '.join(q(n) for n in pii)}) ON {self.table(c)} "
+                    f"FROM {analyst}"
+                )
             out.append(
                 f"GRANT SELECT ({', '.join(q(n) for n in cols)}) ON {self.table(c)} TO {analyst}"
             )

@@ -34,7 +34,13 @@ from consumers.contracts.drift import widening
 from consumers.contracts.model import TableContract
 from consumers.contracts.names import fold
 from consumers.contracts.types import canonical_sql_type
-from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect, q
+from consumers.warehouse.dialect import (
+    ANALYST_SCHEMA,
+    PostgresDialect,
+    RedshiftDialect,
+    analyst_columns,
+    q,
+)
 
 log = logging.getLogger("cdc.warehouse.evolve")
 
@@ -169,4 +175,23 @@ def evolve_local(conn: Any, dialect: PostgresDialect, contracts: list[TableContr
                 log.warning("evolving %s: %s", c.qualified, statement)
                 cur.execute(statement.encode())
                 ran.append(statement)
+            _drop_reordered_analyst_view(cur, dialect, c)
     return ran
+
+
+def _drop_reordered_analyst_view(cur: Any, dialect: PostgresDialect, c: TableContract) -> None:
+    """A column classified not PII later (a pending column, issue 18) joins the analyst view
+    where it sits in the table, but CREATE OR REPLACE VIEW can only append columns (PostgreSQL
+    docs, CREATE VIEW): unless the view's columns are a prefix of the wanted ones, the view is
+    dropped here and the bootstrap's grants recreate it."""
+    view = f"{q(ANALYST_SCHEMA)}.{q(c.warehouse_table)}"
+    have = [name for name, *_ in _columns_ordered(cur, view)]
+    want = analyst_columns(c)
+    if have and have != want[: len(have)]:
+        log.warning("recreating analyst view %s: its columns change", view)
+        cur.execute(f"DROP VIEW IF EXISTS {view}".encode())
+
+
+def _columns_ordered(cur: Any, relation: str) -> list[tuple[Any, ...]]:
+    cur.execute(_COLUMNS + " ORDER BY a.attnum", (relation,))
+    return list(cur.fetchall())

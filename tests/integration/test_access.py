@@ -140,3 +140,38 @@ def test_analyst_views_hide_soft_deleted_rows(warehouse, contracts):
     with as_user(dsn, analyst) as conn:
         rows = conn.execute(f'SELECT "{key}" FROM "analyst"."{soft.name}"'.encode()).fetchall()
     assert rows == [(1,)]
+
+
+def test_a_column_classified_later_joins_the_analyst_view_wherever_it_sits(warehouse, contracts):
+    """A column withheld until classified (issue 18) may sit anywhere in the table; once the
+    contract says it is not PII, a second bootstrap shows it in the analyst view (PostgreSQL's
+    CREATE OR REPLACE VIEW can only append columns: the view is dropped and recreated)."""
+    import dataclasses
+
+    dsn, analyst, _ = warehouse
+    staff = next(c for c in contracts if c.name == "staff")
+    first = [col.name for col in staff.columns].index("first_name")
+    assert 0 < first < len(staff.columns) - 1  # in the middle: not an append
+    columns = [
+        dataclasses.replace(col, pii=False) if col.name == "first_name" else col
+        for col in staff.columns
+    ]
+    classified = dataclasses.replace(staff, columns=columns)
+    others = [c for c in contracts if c.name != "staff"]
+    LocalWarehouse(dsn, [*others, classified], None, "").bootstrap()
+    with as_user(dsn, analyst) as conn:
+        cur = conn.execute("SELECT * FROM analyst.staff")
+        assert [d.name for d in cur.description] == [
+            "staff_id", "first_name", "department_id", "created_at", "last_updated",
+        ]  # fmt: skip
+        assert cur.fetchone()[:3] == (1, "Ana", 2)
+        assert conn.execute("SELECT first_name FROM public.staff").fetchone() == ("Ana",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT email_address FROM public.staff")
+    # And back: classified PII again, the column leaves the view.
+    LocalWarehouse(dsn, contracts, None, "").bootstrap()
+    with as_user(dsn, analyst) as conn:
+        cur = conn.execute("SELECT * FROM analyst.staff")
+        assert "first_name" not in [d.name for d in cur.description]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT first_name FROM public.staff")
