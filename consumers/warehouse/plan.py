@@ -301,16 +301,20 @@ def delete(t: _Table) -> list[Step]:
     """Hard-delete tables: delete the rows whose newest change is a delete, and record the
     keys and versions in the tombstones (guard-tombstones reads them). A statement of its own
     in both dialects (Redshift's MERGE cannot delete; PostgreSQL's MERGE then finds nothing to
-    delete)."""
+    delete). Only a row older than the delete goes: on Redshift the guard step has already
+    dropped stale changes; PostgreSQL has no guard step, so the version is checked here, else
+    a delete loaded after a newer re-insert of its key would remove the row (found in the
+    issue 14 refactor; tests/integration/test_plan_order.py)."""
     if not t.hard:
         return []
     tomb = t.d.tombstones(t.c)
     deleted = '"latest"."_cdc_op" = \'delete\''
+    newer = f' AND {t.target}."_cdc_version" < "latest"."_cdc_version"' if t.conditional else ""
     return [
         Step(
             "delete",
             f'DELETE FROM {t.target} USING "latest" WHERE '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-            f"{_keys_equal(t.c, t.target, LATEST)} AND {deleted}",
+            f"{_keys_equal(t.c, t.target, LATEST)} AND {deleted}{newer}",
         ),
         Step(
             "tombstones-clear",
