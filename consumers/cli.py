@@ -69,7 +69,7 @@ WarehouseOpt = Annotated[
         help="The warehouse: a PostgreSQL DSN, or Redshift with IAM sign-in: "
         "redshift://<workgroup>.<account>.<region>/<db> (Serverless) or "
         "redshift://<cluster>.<region>/<db>[?db_user=NAME] (provisioned), "
-        "[?profile=NAME]. Default: the local stack's warehouse.",
+        "[?profile=NAME]. Default: CDC_WAREHOUSE, else the local stack's warehouse.",
     ),
 ]
 TablesOpt = Annotated[
@@ -453,9 +453,12 @@ def _warehouse_dsn(s: Settings, dsn: str | None) -> str:
 
 
 def _warehouse_target(s: Settings, value: str | None) -> WarehouseTarget:
-    """--warehouse as a target (warehouse/target.py): the local stack's when not given."""
+    """--warehouse as a target (warehouse/target.py); else CDC_WAREHOUSE; else the local
+    stack's warehouse."""
     from consumers.warehouse.target import parse_warehouse
 
+    if value is None and s.warehouse:
+        return parse_warehouse(s.warehouse, "CDC_WAREHOUSE")
     return parse_warehouse(_warehouse_dsn(s, value))
 
 
@@ -501,11 +504,11 @@ def warehouse_bootstrap(
     if dialect not in dialects:
         raise CdcError(f"--dialect {dialect!r}: use postgres or redshift")
     redshift = None
-    if warehouse_dsn and warehouse_dsn.startswith("redshift://"):
+    if (warehouse_dsn or s.warehouse or "").startswith("redshift://"):
         if workgroup:
             raise CdcError(
-                "--workgroup and --warehouse redshift://: give one (the Data API or "
-                "redshift-connector)"
+                "--workgroup and --warehouse redshift:// (or CDC_WAREHOUSE): give one (the "
+                "Data API or redshift-connector)"
             )
         redshift = _warehouse_target(s, warehouse_dsn)
         dialect = "redshift"

@@ -58,6 +58,10 @@ class Settings:
     # The consumers' C fast path (events/fast.py); CDC_FAST_PATH=0 sends every record through
     # the reference decoder (same results, slower: for diagnosis, and tests of both paths).
     fast_path: bool = field(default_factory=lambda: os.environ.get("CDC_FAST_PATH", "1") != "0")
+    # The warehouse `cdc verify`, `cdc status` and `cdc warehouse bootstrap` use when no
+    # --warehouse is given: a PostgreSQL DSN or redshift://... (warehouse/target.py); checked
+    # by those commands, so a malformed value never stops the others.
+    warehouse: str | None = field(default_factory=lambda: os.environ.get("CDC_WAREHOUSE") or None)
     pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
     moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
 

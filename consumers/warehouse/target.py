@@ -1,6 +1,7 @@
 """Which warehouse a command talks to, and the one DB-API seam above both drivers.
 
-`cdc verify`, `cdc status` and `cdc warehouse bootstrap` take `--warehouse`:
+`cdc verify`, `cdc status` and `cdc warehouse bootstrap` take `--warehouse` (or the setting
+CDC_WAREHOUSE):
   postgresql://...                                 the local warehouse (any PostgreSQL): psycopg
   redshift://<workgroup>.<account>.<region>/<db>   Redshift Serverless: redshift-connector
   redshift://<cluster>.<region>/<db>               a provisioned cluster: redshift-connector
@@ -80,21 +81,22 @@ class WarehouseTarget:
         return RedshiftDialect() if self.kind == "redshift" else PostgresDialect()
 
 
-def parse_warehouse(value: str) -> WarehouseTarget:
-    """`--warehouse`'s value as a target, or a one-line error naming the accepted forms."""
+def parse_warehouse(value: str, source: str = "--warehouse") -> WarehouseTarget:
+    """`--warehouse`'s value (or the setting `source` names) as a target, or a one-line error
+    naming the accepted forms."""
     if not value.startswith("redshift://"):
         if "://" in value and not value.startswith(("postgresql://", "postgres://")):
             raise CdcError(
-                f"--warehouse {value.split('://')[0]}://...: not a warehouse URL: use "
+                f"{source} {value.split('://')[0]}://...: not a warehouse URL: use "
                 f"postgresql://... (PostgreSQL) or {_FORMS}"
             )
         return WarehouseTarget("postgres", "the warehouse", dsn=value)
-    return _redshift(value)
+    return _redshift(value, source)
 
 
-def _redshift(value: str) -> WarehouseTarget:
+def _redshift(value: str, source: str) -> WarehouseTarget:
     def bad(problem: str) -> CdcError:
-        return CdcError(f"--warehouse {_redacted(value)}: {problem}: use {_FORMS}")
+        return CdcError(f"{source} {_redacted(value)}: {problem}: use {_FORMS}")
 
     try:
         url = urlsplit(value)

@@ -218,3 +218,17 @@ def test_a_refused_sign_in_is_one_line_naming_what_to_check(monkeypatch, error, 
 
 def test_the_module_keeps_secrets_out_of_its_options():
     assert not {"password", "user", "secret_access_key", "access_key_id"} & target_module._OPTIONS
+
+
+def test_the_setting_cdc_warehouse_stands_in_for_the_flag(monkeypatch):
+    from consumers.cli import _warehouse_target
+    from consumers.settings import Settings
+
+    monkeypatch.setenv("CDC_WAREHOUSE", "redshift://wg.123456789012.eu-west-2/dev")
+    assert _warehouse_target(Settings(), None).connect_args["serverless_work_group"] == "wg"
+    flag = _warehouse_target(Settings(), "redshift://c1.eu-west-1/dev")  # the flag wins
+    assert flag.connect_args["cluster_identifier"] == "c1"
+    monkeypatch.setenv("CDC_WAREHOUSE", "redshift://admin:pw@wg.123456789012.eu-west-2/dev")
+    with pytest.raises(CdcError, match=r"^CDC_WAREHOUSE redshift://admin:\*\*\*@wg\.") as e:
+        _warehouse_target(Settings(), None)
+    assert "IAM only" in str(e.value)
