@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -16,6 +16,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendo
 
 from consumers.errors import CdcError
 from consumers.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.warehouse.target import WarehouseTarget
 
 app = typer.Typer(
     help="Change data capture from PostgreSQL to Redshift: AWS DMS format, Kinesis, S3, "
@@ -62,6 +65,17 @@ SourceDsnOpt = Annotated[
 WarehouseDsnOpt = Annotated[
     str | None,
     typer.Option("--warehouse-dsn", help="Warehouse DSN. Default: the local stack's warehouse."),
+]
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "--warehouse-dsn",
+        help="The warehouse: a PostgreSQL DSN, or Redshift with IAM sign-in: "
+        "redshift://<workgroup>.<account>.<region>/<db> (Serverless) or "
+        "redshift://<cluster>.<region>/<db>[?db_user=NAME] (provisioned), "
+        "[?profile=NAME]. Default: CDC_WAREHOUSE, else the local stack's warehouse.",
+    ),
 ]
 TablesOpt = Annotated[
     str | None, typer.Option("--tables", help="Comma-separated table names (default: all).")
@@ -443,10 +457,20 @@ def _warehouse_dsn(s: Settings, dsn: str | None) -> str:
     return state.dsn("warehouse")
 
 
+def _warehouse_target(s: Settings, value: str | None) -> WarehouseTarget:
+    """--warehouse as a target (warehouse/target.py); else CDC_WAREHOUSE; else the local
+    stack's warehouse."""
+    from consumers.warehouse.target import parse_warehouse
+
+    if value is None and s.warehouse:
+        return parse_warehouse(s.warehouse, "CDC_WAREHOUSE")
+    return parse_warehouse(_warehouse_dsn(s, value))
+
+
 @warehouse_app.command("bootstrap")
 def warehouse_bootstrap(
     contracts: ContractsOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     dialect: Annotated[
         str, typer.Option("--dialect", help="postgres (the local warehouse) or redshift.")
     ] = "postgres",
@@ -476,7 +500,7 @@ def warehouse_bootstrap(
     """Create the cdc schema, the load ledger, the target tables, roles and analyst views.
 
     Local warehouse: runs it (idempotent). Redshift: prints it (--dialect redshift), or runs it
-    once through the Data API (--workgroup)."""
+    once, through the Data API (--workgroup) or redshift-connector (--warehouse redshift://)."""
     from consumers.contracts.model import load_contracts
     from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 
@@ -484,6 +508,15 @@ def warehouse_bootstrap(
     dialects = {"postgres": PostgresDialect, "redshift": RedshiftDialect}
     if dialect not in dialects:
         raise CdcError(f"--dialect {dialect!r}: use postgres or redshift")
+    redshift = None
+    if (warehouse_dsn or s.warehouse or "").startswith("redshift://"):
+        if workgroup:
+            raise CdcError(
+                "--workgroup and --warehouse redshift:// (or CDC_WAREHOUSE): give one (the "
+                "Data API or redshift-connector)"
+            )
+        redshift = _warehouse_target(s, warehouse_dsn)
+        dialect = "redshift"
     if workgroup:
         dialect = "redshift"
     statements = dialects[dialect]().bootstrap(load_contracts(s.contracts_dir))
@@ -505,6 +538,13 @@ def warehouse_bootstrap(
             progress=lambda n, total: typer.echo(f"chunk {n}/{total} finished", err=True),
         )  # fmt: skip
         typer.echo(f"bootstrapped {workgroup}/{database}: {ran} statements")
+        return
+    if redshift is not None and not print_only:
+        from consumers.warehouse.target import connect
+
+        with connect(redshift) as db:  # one transaction, as the Data API's chunks
+            ran = db.run(statements)
+        typer.echo(f"bootstrapped {redshift.label}: {ran} statements")
         return
     if print_only or dialect == "redshift":
         for statement in statements:
@@ -548,7 +588,7 @@ def access_show(
 def status_cmd(
     contracts: ContractsOpt = None,
     source_dsn: SourceDsnOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     application: Annotated[
         str, typer.Option("--application-name", help="KCL application (lease table) name.")
     ] = "totesys-cdc-consumer",
@@ -562,11 +602,12 @@ def status_cmd(
     from consumers.endpoints import resolve
 
     s = _settings(contracts)
+    target = _warehouse_target(s, warehouse_dsn)  # a malformed --warehouse first
     ep = resolve(s, source_dsn)
     chosen = load_contracts(s.contracts_dir)
     drifts, _ = source_drift(ep.source_dsn, chosen, s.contracts_dir)
     report: dict[str, Any] = {
-        "tables": status.tables(ep.source_dsn, _warehouse_dsn(s, warehouse_dsn), chosen),
+        "tables": status.tables(ep.source_dsn, target, chosen),
         "shards": status.shards(
             ep.client("kinesis"), ep.client("dynamodb"), ep.stream_name, application
         ),
@@ -751,7 +792,7 @@ def load_cmd(
 def verify_cmd(
     contracts: ContractsOpt = None,
     source_dsn: SourceDsnOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     schema: Annotated[
         str | None,
         typer.Option("--schema", help="Warehouse schema to check (default: the source's)."),
@@ -759,23 +800,21 @@ def verify_cmd(
 ) -> None:
     """Compare every contract table, source vs warehouse (counts + per-row hash of all columns);
     exit 1 on any difference."""
-    import psycopg
-
     from consumers.contracts.model import load_contracts
-    from consumers.db import first_line
     from consumers.endpoints import resolve
+    from consumers.warehouse.target import UndefinedTable
     from consumers.warehouse.verify import verify
 
     s = _settings(contracts)
+    target = _warehouse_target(s, warehouse_dsn)  # a malformed --warehouse first
     try:
         diffs = verify(
-            resolve(s, source_dsn).source_dsn, _warehouse_dsn(s, warehouse_dsn),
-            load_contracts(s.contracts_dir), schema,
-        )  # fmt: skip
-    except psycopg.errors.UndefinedTable as e:
+            resolve(s, source_dsn).source_dsn, target, load_contracts(s.contracts_dir), schema
+        )
+    except UndefinedTable as e:
         where = f"the warehouse schema {schema}" if schema else "the source or the warehouse"
         raise CdcError(
-            f"{first_line(e)} (in {where}): create it (`cdc demo load` at the source, "
+            f"{e} (in {where}): create it (`cdc demo load` at the source, "
             "`cdc warehouse bootstrap` or `cdc load` in the warehouse), or check --schema "
             "and --contracts"
         ) from None

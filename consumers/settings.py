@@ -68,6 +68,10 @@ class Settings:
     drift_check_seconds: int = field(
         default_factory=lambda: _env_int("CDC_DRIFT_CHECK_SECONDS", 60) or 0
     )
+    # The warehouse `cdc verify`, `cdc status` and `cdc warehouse bootstrap` use when no
+    # --warehouse is given: a PostgreSQL DSN or redshift://... (warehouse/target.py); checked
+    # by those commands, so a malformed value never stops the others.
+    warehouse: str | None = field(default_factory=lambda: os.environ.get("CDC_WAREHOUSE") or None)
     pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
     moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
 

@@ -151,6 +151,10 @@ class PostgresDialect:
     def clock(self) -> str:
         return "clock_timestamp()"
 
+    def longest_seconds(self, start: str, end: str) -> str:
+        """The longest `end - start` over the rows, in seconds (a float): `cdc status`."""
+        return f"CAST(extract(epoch FROM max({end} - {start})) AS float)"
+
     # ------------------------------------------------------------------ DDL
 
     def target_columns(self, c: TableContract) -> list[str]:
@@ -412,6 +416,13 @@ class RedshiftDialect(PostgresDialect):
 
     def clock(self) -> str:
         return "GETDATE()"  # the current statement's start
+
+    def longest_seconds(self, start: str, end: str) -> str:
+        # DATEDIFF takes TIMESTAMP (Redshift "DATEDIFF function"), not TIMESTAMPTZ.
+        return (
+            f"max(DATEDIFF(microsecond, CAST({start} AS timestamp), CAST({end} AS timestamp)))"
+            " / 1000000.0"
+        )
 
     def create_stage(self, c: TableContract) -> str:
         body = ", ".join(f"{q(n)} {t}" for n, t in self.stage_columns(c))
