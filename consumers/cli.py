@@ -520,10 +520,12 @@ def warehouse_bootstrap(
     if workgroup:
         dialect = "redshift"
     statements = dialects[dialect]().bootstrap(load_contracts(s.contracts_dir))
+    extra: list[str] = []
     if loader_user:
         from consumers.warehouse.data_api import loader_user_grants
 
-        statements = statements + loader_user_grants(loader_user)
+        extra = loader_user_grants(loader_user)
+    statements = statements + extra
     if workgroup and not print_only:
         from consumers import aws
         from consumers.warehouse import data_api
@@ -540,11 +542,22 @@ def warehouse_bootstrap(
         typer.echo(f"bootstrapped {workgroup}/{database}: {ran} statements")
         return
     if redshift is not None and not print_only:
+        from consumers.warehouse.evolve import evolve_remote
         from consumers.warehouse.target import connect
 
-        with connect(redshift) as db:  # one transaction, as the Data API's chunks
-            ran = db.run(statements)
-        typer.echo(f"bootstrapped {redshift.label}: {ran} statements")
+        targets = load_contracts(s.contracts_dir)
+        d = RedshiftDialect()
+        with connect(redshift) as db:
+            # Tables first (one transaction, as the Data API's chunks); then, read back, the
+            # evolution the contracts ask for (new, renamed, widened columns: warehouse/
+            # evolve.py) and the grants and views, which name those columns, in a second.
+            ran = db.run(d.bootstrap(targets, access=False))
+            evolution = evolve_remote(db, d, targets)
+            ran += db.run(evolution + d.analyst_access(targets) + extra)
+        typer.echo(
+            f"bootstrapped {redshift.label}: {ran} statements"
+            + (f" ({len(evolution)} evolving tables to their contracts)" if evolution else "")
+        )
         return
     if print_only or dialect == "redshift":
         for statement in statements:

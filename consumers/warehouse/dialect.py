@@ -126,10 +126,10 @@ class PostgresDialect:
         return f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"
 
     def tombstones(self, c: TableContract) -> str:
-        return f'"cdc".{q(self._derived(c, "__deleted"))}'
+        return f'"cdc".{q(self.derived(c, "__deleted"))}'
 
     @staticmethod
-    def _derived(c: TableContract, suffix: str) -> str:
+    def derived(c: TableContract, suffix: str) -> str:
         return derived_name(f"{c.warehouse_schema}__{c.warehouse_table}", suffix)
 
     def column_type(self, col: Column) -> str:
@@ -202,9 +202,9 @@ class PostgresDialect:
             # An index lives in its table's schema: its name need not hold the schema's.
             f"CREATE INDEX IF NOT EXISTS {q(derived_name(c.warehouse_table, '__cdc_hash'))} "
             f'ON {table} ("_cdc_hash")',
-            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__version'))} ON {x} "
+            f"CREATE INDEX IF NOT EXISTS {q(self.derived(c, '__deleted__version'))} ON {x} "
             '("_cdc_version")',
-            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__row'))} ON {x} "
+            f"CREATE INDEX IF NOT EXISTS {q(self.derived(c, '__deleted__row'))} ON {x} "
             '("_cdc_row")',
         ]
 
@@ -271,7 +271,7 @@ class PostgresDialect:
             pii = [col.warehouse_name for col in c.columns if col.pii]
             if pii:
                 out.append(
-                    f"REVOKE SELECT ({', '.join(q(n) for n in pii)}) ON {self.table(c)} "
+                    f"REVOKE SELECT ({', '.join(q(n) for n in pii)}) ON {self.table(c)} "  # nosec B608  # identifiers from validated contracts, quoted by q()
                     f"FROM {analyst}"
                 )
             out.append(

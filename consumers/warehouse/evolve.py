@@ -195,3 +195,71 @@ def _drop_reordered_analyst_view(cur: Any, dialect: PostgresDialect, c: TableCon
 def _columns_ordered(cur: Any, relation: str) -> list[tuple[Any, ...]]:
     cur.execute(_COLUMNS + " ORDER BY a.attnum", (relation,))
     return list(cur.fetchall())
+
+
+# The table's columns as information_schema.columns lists them: PostgreSQL and Redshift both
+# have it (Redshift lists its local tables there; Redshift Database Developer Guide,
+# "information_schema"), so one query serves a connection to either (warehouse/target.py).
+_INFO_COLUMNS = (
+    "SELECT column_name, data_type, character_maximum_length, numeric_precision, "
+    "numeric_scale, is_nullable FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+)
+
+
+def info_type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
+    """information_schema's description of a column type, spelled as a type the contracts'
+    canonical_sql_type reads: 'character varying' + 40 → 'character varying(40)'."""
+    if length is not None and data_type in ("character varying", "character"):
+        return f"{data_type}({int(length)})"
+    if data_type == "numeric" and precision is not None:
+        return f"numeric({int(precision)},{int(scale or 0)})"
+    return data_type
+
+
+def _read(db: Any, schema: str, table: str) -> dict[str, WarehouseColumn]:
+    return {
+        str(name): WarehouseColumn(info_type(str(t), length, p, s), str(nullable) == "NO")
+        for name, t, length, p, s, nullable in db.rows(_INFO_COLUMNS, (schema, table))
+    }
+
+
+def evolve_remote(db: Any, dialect: PostgresDialect, contracts: list[TableContract]) -> list[str]:
+    """The statements that make the tables behind `db` (a warehouse/target.py Database: a
+    redshift-connector or psycopg connection) follow `contracts`, read through
+    information_schema, for `cdc warehouse bootstrap --warehouse redshift://...`. The project's
+    views over a table whose columns change go first (a view blocks DROP COLUMN and retyping;
+    the bootstrap's grants recreate them right after); views of your own must be dropped and
+    recreated by you (the statement that fails names them)."""
+    from consumers.warehouse.analytics import ANALYTICS, views
+
+    out: list[str] = []
+    for c in contracts:
+        table = _read(db, c.warehouse_schema, c.warehouse_table)
+        if not table:
+            continue
+        tombstones: dict[str, WarehouseColumn] = {}
+        if c.delete_mode == "hard":
+            tombstones = _read(db, "cdc", dialect.derived(c, "__deleted"))
+        plan = evolution(dialect, c, table, tombstones)
+        for note in plan.notes:
+            log.warning("%s", note)
+        if plan.touched or _analyst_view_changes(db, c):
+            out.append(f"DROP VIEW IF EXISTS {q(ANALYST_SCHEMA)}.{q(c.warehouse_table)}")
+        if plan.touched:
+            for v in views(dialect):
+                if dialect.table(c) in v.source:
+                    out += [
+                        f"DROP VIEW IF EXISTS {q(s)}.{q(v.name)}"
+                        for s in (ANALYTICS, ANALYST_SCHEMA)
+                    ]
+        out += plan.statements
+    return out
+
+
+def _analyst_view_changes(db: Any, c: TableContract) -> bool:
+    """CREATE OR REPLACE VIEW can only append columns (PostgreSQL; Redshift, which follows
+    PostgreSQL 8, only replaces a view by one with the same columns): a view whose columns
+    differ from the wanted ones is dropped and recreated."""
+    have = list(_read(db, ANALYST_SCHEMA, c.warehouse_table))
+    return bool(have) and have != analyst_columns(c)

@@ -186,7 +186,17 @@ class Database:
         cur = self.conn.cursor()
         try:
             for statement in statements:
-                cur.execute(statement)
+                try:
+                    cur.execute(statement)
+                except Exception as e:  # the warehouse refused it: one line, nothing applied
+                    self.conn.rollback()
+                    if self._sqlstate(e) is None:
+                        raise
+                    raise CdcError(
+                        f"the warehouse refused {statement[:120]!r} ({_first_line(e)}); nothing "
+                        "of this step was applied: fix what the error names (a privilege, a "
+                        "view of your own over a changed column) and run again"
+                    ) from None
             self.conn.commit()
         finally:
             cur.close()

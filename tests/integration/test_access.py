@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from consumers.errors import CdcError
+from consumers.warehouse.dialect import PostgresDialect
 from consumers.warehouse.local import LocalWarehouse
 
 pytestmark = pytest.mark.integration
@@ -175,3 +177,38 @@ def test_a_column_classified_later_joins_the_analyst_view_wherever_it_sits(wareh
         assert "first_name" not in [d.name for d in cur.description]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT first_name FROM public.staff")
+
+
+def test_the_remote_evolution_reads_a_bootstrapped_warehouse_as_up_to_date(warehouse, contracts):
+    """evolve_remote (cdc warehouse bootstrap --warehouse redshift://...) over a real connection
+    through the DB-API seam: information_schema's spelling of every type the Redshift dialect
+    uses reads back as the contract's, so a bootstrapped warehouse needs no statement."""
+    from consumers.warehouse.evolve import evolve_remote
+    from consumers.warehouse.target import connect, parse_warehouse
+
+    dsn, _, _ = warehouse
+    keyed = [c for c in contracts if not c.name.startswith("type_zoo")]
+    with connect(parse_warehouse(dsn)) as db:
+        assert evolve_remote(db, PostgresDialect(), keyed) == []
+        narrow = 'ALTER TABLE "public"."staff" ALTER COLUMN "department_id" TYPE smallint'
+        views = ['"analyst"."staff"', '"analytics"."dim_staff"', '"analyst"."dim_staff"']
+        db.run([*(f"DROP VIEW {v}" for v in views), narrow])
+        out = evolve_remote(db, PostgresDialect(), keyed)
+        widen = 'ALTER TABLE "public"."staff" ALTER COLUMN "department_id" TYPE integer'
+        assert widen in out, out
+        db.run([*out, *PostgresDialect().analyst_access(keyed)])
+        assert evolve_remote(db, PostgresDialect(), keyed) == []
+        # A view of the user's over the column: the warehouse refuses, one line, nothing applied.
+        db.run([
+            'DROP VIEW "analyst"."staff"', 'DROP VIEW "analytics"."dim_staff"',
+            'DROP VIEW "analyst"."dim_staff"', narrow,
+            'CREATE VIEW "public"."mine" AS SELECT "department_id" FROM "public"."staff"',
+        ])  # fmt: skip
+        out = evolve_remote(db, PostgresDialect(), keyed)
+        with pytest.raises(CdcError, match=r"^the warehouse refused .*view") as refused:
+            db.run(out)
+        assert "\n" not in str(refused.value)
+        assert db.rows(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'staff' "
+            "AND column_name = 'department_id'"
+        ) == [("smallint",)]

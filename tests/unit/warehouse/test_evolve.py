@@ -83,3 +83,71 @@ def test_an_up_to_date_table_needs_nothing_and_narrowing_is_left_alone():
     table["name"] = W("character varying(200)", True)  # wider than the contract: kept
     plan = evolution(d, c, table)
     assert plan.statements == [] and "not a lossless widening" in plan.notes[0]
+
+
+class _Catalog:
+    """A Redshift connection as evolve_remote sees it (warehouse/target.py's Database): the
+    rows information_schema.columns returns, per (schema, table)."""
+
+    def __init__(self, tables):
+        self.tables, self.asked = tables, []
+
+    def rows(self, sql, params=()):
+        assert "information_schema.columns" in sql
+        sqlglot.parse_one(sql.replace("%s", "'x'"), read="redshift", error_level=ErrorLevel.RAISE)
+        self.asked.append(tuple(params))
+        return self.tables.get(tuple(params), [])
+
+
+def test_redshift_bootstrap_reads_the_table_and_evolves_it():
+    """`cdc warehouse bootstrap --warehouse redshift://...`: the table as Redshift's
+    information_schema describes it becomes the same plan as the builder's, behind a drop of the
+    analyst view (a view blocks DROP COLUMN; the bootstrap recreates it)."""
+    from consumers.warehouse.evolve import evolve_remote
+
+    catalog = _Catalog({
+        ("shop", "items"): [
+            ("item_id", "bigint", None, 64, 0, "NO"),
+            ("name", "character varying", 80, None, None, "NO"),
+            ("qty", "integer", None, 32, 0, "YES"),
+            ("seen", "timestamp without time zone", None, None, None, "YES"),
+        ],
+        ("analyst", "items"): [("item_id", "bigint", None, 64, 0, "YES")],
+    })  # fmt: skip
+    d = RedshiftDialect()
+    c = evolved()
+    table = {
+        "item_id": W("bigint", True), "name": W("character varying(80)", True),
+        "qty": W("integer", False), "seen": W("timestamp without time zone", False),
+    }  # fmt: skip
+    out = evolve_remote(catalog, d, [c])
+    assert out == ['DROP VIEW IF EXISTS "analyst"."items"', *evolution(d, c, table).statements]
+    for statement in out:
+        sqlglot.parse_one(statement, read="redshift", error_level=ErrorLevel.RAISE)
+
+    # An up-to-date table whose analyst view already has the wanted columns: nothing at all.
+    def described(col):  # as information_schema.columns describes the contract's type
+        t = d.column_type(col)
+        if t.startswith("varchar("):
+            return ("character varying", int(t[8:-1]), None, None)
+        return (t, None, None, None)
+
+    current = [(col.warehouse_name, *described(col), "YES") for col in c.columns]
+    view = [(n, "x", None, None, None, "YES") for n in ("item_id", "name", "qty", "seen_at")]
+    same = _Catalog({("shop", "items"): current, ("analyst", "items"): view})
+    assert evolve_remote(same, d, [c]) == []
+    # No table yet (CREATE TABLE IF NOT EXISTS made it with the contract's columns): nothing.
+    assert evolve_remote(_Catalog({}), d, [c]) == []
+
+
+def test_information_schema_types_read_as_the_contracts_spell_them():
+    from consumers.contracts.types import canonical_sql_type
+    from consumers.warehouse.evolve import info_type
+
+    assert canonical_sql_type(info_type("character varying", 40, None, None)) == "varchar(40)"
+    assert canonical_sql_type(info_type("numeric", None, 12, 2)) == "numeric(12,2)"
+    assert canonical_sql_type(info_type("numeric", None, 38, None)) == "numeric(38,0)"
+    assert canonical_sql_type(info_type("integer", None, 32, 0)) == "integer"
+    assert canonical_sql_type(info_type("timestamp with time zone", None, None, None)) == (
+        "timestamptz"
+    )
