@@ -163,7 +163,7 @@ class BatchWriter:
                     arrow = (
                         to_table(contract, kept, shard, manifest.batch_id, self.binary_encoding)[0]
                         if kept
-                        else arrow.slice(0, 0)
+                        else arrow.schema.empty_table()
                     )
                 for event, why in dead:
                     self._dead_event(shard, event, why, batch)
