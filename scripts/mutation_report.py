@@ -66,7 +66,8 @@ def load_results(mutants: Path) -> dict[str, dict[str, int | None]]:
     return results
 
 
-def load_equivalent(path: Path = EQUIVALENT) -> dict[str, str]:
+def load_equivalent(path: Path | None = None) -> dict[str, str]:
+    path = path or EQUIVALENT
     if not path.exists():
         return {}
     entries = tomllib.loads(path.read_text())["equivalent"]
@@ -97,14 +98,18 @@ def score(
                     elif mutant in equivalent and code == 0:
                         s.equivalent += 1
                     else:
-                        s.left.append((mutant, NAMES.get(code, f"exit {code}")))
+                        s.left.append((mutant, _status(code)))
                 if mutant in equivalent and code != 0:
-                    stale.append(f"{mutant}: listed as equivalent but {NAMES.get(code, code)}")
+                    stale.append(f"{mutant}: listed as equivalent but {_status(code)}")
     files_run = {p for p in results}
     for mutant in equivalent:
         if mutant not in seen and any(mutant.startswith(_module_name(p)) for p in files_run):
             stale.append(f"{mutant}: listed as equivalent but no longer a mutant (code changed?)")
     return scores, stale
+
+
+def _status(code: int | None) -> str:
+    return "killed" if code in KILLED else NAMES.get(code, f"exit {code}")
 
 
 def _change(mutant: str) -> str:
