@@ -12,10 +12,11 @@ class FakeS3:
 
     def __init__(self, fail: int = 0) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.content_types: dict[tuple[str, str], str | None] = {}
         self.fail = fail
         self.puts = 0
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **extra: Any) -> dict[str, Any]:
         self.puts += 1
         if self.fail:
             self.fail -= 1
@@ -25,6 +26,7 @@ class FakeS3:
                 "PutObject",
             )  # fmt: skip
         self.objects[(Bucket, Key)] = bytes(Body)
+        self.content_types[(Bucket, Key)] = extra.get("ContentType")
         return {}
 
     def keys(self, prefix: str = "") -> list[str]:

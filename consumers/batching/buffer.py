@@ -199,23 +199,6 @@ class ShardBatch:
     def batch_id(self, shard: str) -> str:
         return f"{shard}/{self.first_sequence}-{self.last_sequence}"
 
-    def take(self, e: ChangeEvent, arrival_ms: int) -> None:
-        """`note` and `add` in one call: the per-record hot path."""
-        if self.first_sequence is None:
-            self.first_sequence = e.sequence
-            self.first_arrival_ms = arrival_ms
-            self.opened_at = self.clock()
-        self.last_sequence = e.sequence
-        self.records += 1
-        self.bytes += len(e.raw)
-        buf = self.tables.get(e.table)
-        if buf is None:
-            buf = self.tables[e.table] = TableBuffer(self.keys(e.table))
-        if e.old_key is None and e.key not in buf.rows and buf.key_names:
-            buf.rows[e.key] = e
-        else:
-            buf.add(e)
-
     def add(self, e: ChangeEvent) -> None:
         buf = self.tables.get(e.table)
         if buf is None:

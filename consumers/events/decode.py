@@ -161,7 +161,7 @@ def _micros(stamp: Any) -> int | None:
     if not isinstance(stamp, str):
         return None
     try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(stamp)  # a trailing Z is UTC (Python >= 3.11)
     except ValueError:
         return None
     if when.tzinfo is None:
@@ -252,7 +252,7 @@ class Decoder:
         except KeyError as e:
             raise DeadLetter(f"DMS metadata lacks {e.args[0]!r}") from None
         if record_type == "control":
-            return self._control(msg, meta, op, schema, name, sequence)
+            return self._control(msg, op, schema, name, sequence)
         if record_type != "data":
             raise DeadLetter(f"unknown record-type {record_type!r}")
         if internal(schema, name):
@@ -339,7 +339,7 @@ class Decoder:
         )  # fmt: skip
 
     def _control(
-        self, msg: dict[str, Any], meta: dict[str, Any], op: str, schema: str, name: str, seq: str
+        self, msg: dict[str, Any], op: str, schema: str, name: str, seq: str
     ) -> ControlEvent:
         if internal(schema, name):
             # DMS's own tables (awsdms_apply_exceptions, ...): nothing for the warehouse.
@@ -384,7 +384,7 @@ class Decoder:
                 )
         if op in ("rename-column", "rename-table", "column-type-change"):
             raise DeadLetter(f"{op} at the source for {schema}.{name}: update {table.where}")
-        return ControlEvent(table.contract.qualified, op, seq, {})
+        return ControlEvent(table.contract.qualified, op, seq)
 
 
 def _renamed(

@@ -220,9 +220,7 @@ class RecordProcessor(processor.RecordProcessorBase):  # type: ignore[misc]
                     log.warning("checkpoint: lease gone shard=%s; not checkpointing", self.shard)
                     self.lease_held = False
                     return
-                if name == "InvalidStateException":
-                    log.critical("checkpoint: InvalidStateException shard=%s; exiting", self.shard)
-                    sys.exit(4)
+                # InvalidStateException (and any error not named retryable) is fatal.
                 if name not in RETRYABLE_CHECKPOINT_ERRORS or attempt == self.checkpoint_attempts:
                     log.critical("checkpoint failed shard=%s: %s; exiting", self.shard, name)
                     sys.exit(4)

@@ -159,8 +159,11 @@ class BatchWriter:
                     poisoned = {e.sequence for e, _ in dead}
                     dead = list({e.sequence: (e, why) for e, why in reversed(dead)}.values())
                     kept = [e for e in events if e.sequence not in poisoned]
-                    arrow, _ = to_table(
-                        contract, kept, shard, manifest.batch_id, self.binary_encoding
+                    # (none kept: an empty table; to_table needs at least one event)
+                    arrow = (
+                        to_table(contract, kept, shard, manifest.batch_id, self.binary_encoding)[0]
+                        if kept
+                        else arrow.schema.empty_table()
                     )
                 for event, why in dead:
                     self._dead_event(shard, event, why, batch)

@@ -39,13 +39,16 @@ def run(
     s3: FakeS3 | None = None,
     policy: FlushPolicy | None = None,
     out: io.StringIO | None = None,
+    checkpoint_attempts: int = 6,
+    backoff_seconds: float = 0,
+    fast: Any = None,
 ) -> tuple[list[dict[str, Any]], FakeS3, RecordProcessor]:
     """`out` receives the processor's stdout; pass one to read it after the run raised."""
     s3 = s3 or FakeS3()
     writer = BatchWriter(s3, "b", "dl", {c.qualified: c for c in contracts}, attempts=2)
     proc = RecordProcessor(
         Decoder(contracts), writer, policy or FlushPolicy(max_rows=3, max_age_seconds=3600),
-        backoff_seconds=0,
+        checkpoint_attempts=checkpoint_attempts, backoff_seconds=backoff_seconds, fast=fast,
     )  # fmt: skip
     out = out if out is not None else io.StringIO()
     text = "\n".join(orjson.dumps(m).decode() for m in lines) + "\n"
