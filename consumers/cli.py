@@ -618,9 +618,10 @@ def status_cmd(
     target = _warehouse_target(s, warehouse_dsn)  # a malformed --warehouse first
     ep = resolve(s, source_dsn)
     chosen = load_contracts(s.contracts_dir)
+    tables = status.tables(ep.source_dsn, target, chosen)  # both sides reachable, or one line
     drifts, _ = source_drift(ep.source_dsn, chosen, s.contracts_dir)
     report: dict[str, Any] = {
-        "tables": status.tables(ep.source_dsn, target, chosen),
+        "tables": tables,
         "shards": status.shards(
             ep.client("kinesis"), ep.client("dynamodb"), ep.stream_name, application
         ),
