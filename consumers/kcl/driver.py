@@ -115,6 +115,7 @@ class ShardWorker(threading.Thread):
         # What earlier processors of this shard counted: each processor reports its own
         # totals, so the view adds them up across restarts (received = batched + dead).
         self._earlier = (0, 0)
+        self._stderr: threading.Thread = threading.Thread()
 
     # ------------------------------------------------------------------ protocol
 
@@ -180,7 +181,10 @@ class ShardWorker(threading.Thread):
             stderr=subprocess.PIPE,
             env=env,
         )
-        threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True).start()
+        self._stderr = threading.Thread(
+            target=self._read_stderr, args=(self.proc.stderr,), daemon=True
+        )
+        self._stderr.start()
 
     def _read_stderr(self, stream: IO[bytes] | None) -> None:
         assert stream is not None  # nosec B101  # narrows a type for mypy; it checks no input
@@ -339,6 +343,8 @@ class ShardWorker(threading.Thread):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # Its last "flushed" lines counted before a successor's counts start (self._earlier).
+        self._stderr.join(10)
 
 
 class Driver:
