@@ -155,6 +155,19 @@ class Pipeline:
         self.driver.start()
         self._thread(self._load_loop)
 
+    def reload(self, contracts: list[TableContract], timeout: float = 120) -> None:
+        """Run on changed contracts (`cdc run`, new_columns auto: local/autoevolve.py): the
+        warehouse follows them (bootstrap: evolve, grants), the loader loads by them, then every
+        consumer restarts on them from its checkpoint. Returns once all have: from then on
+        no record is decoded by the old contracts. The capture keeps its renderers."""
+        if not isinstance(self.warehouse, LocalWarehouse):
+            raise ValueError("reloading contracts needs the local loader")
+        self.contracts = contracts
+        self.warehouse.contracts = {c.qualified: c for c in contracts}
+        self.warehouse.bootstrap()
+        self.driver.reload_processors()
+        self._wait("the consumers' restart", self.driver.reloaded, timeout)
+
     def check(self) -> None:
         if self.errors:
             raise self.errors[0]

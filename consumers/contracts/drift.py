@@ -212,6 +212,9 @@ def apply_auto(
     return written
 
 
+FORCED_GAP = 2.0  # seconds between checks a dead letter brings forward (DriftCheck.poll)
+
+
 class DriftCheck:
     """The drift check `cdc run` makes while it runs: at most every `interval` seconds
     (CDC_DRIFT_CHECK_SECONDS, default 60; 0 turns it off), each difference reported once, on
@@ -225,16 +228,26 @@ class DriftCheck:
         self.interval = interval
         self.seen: set[Drift] = set()
         self._last = -interval
+        # The last check's full result, for apply_auto (local/autoevolve.py).
+        self.drifts: list[Drift] = []
+        self.sources: dict[str, TableContract | None] = {}
+        self.checks = 0  # how many checks ran
 
-    def poll(self, now: float) -> list[Drift]:
-        if self.interval <= 0 or now - self._last < self.interval:
+    def poll(self, now: float, *, sooner: bool = False) -> list[Drift]:
+        """`sooner`: check now if the last check is at least FORCED_GAP seconds old (a dead
+        letter came: it may be a new column), even before the interval is up."""
+        if self.interval <= 0:
+            return []
+        if now - self._last < (min(FORCED_GAP, self.interval) if sooner else self.interval):
             return []
         self._last = now
+        self.checks += 1
         try:
-            drifts, _ = source_drift(self.dsn, self.contracts, self.contracts_dir)
+            drifts, self.sources = source_drift(self.dsn, self.contracts, self.contracts_dir)
         except Exception as e:  # reported; the pipeline goes on (see the docstring)
             print(f"warning: schema drift check failed: {e}", file=sys.stderr, flush=True)
             return []
+        self.drifts = drifts
         new = [d for d in drifts if d not in self.seen]
         self.seen.update(new)
         for d in new:

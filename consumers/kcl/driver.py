@@ -99,6 +99,8 @@ class ShardView:
     read_through_seq: str | None = None
     restarts: int = 0
     finished: bool = False
+    # The driver's generation the running processor started in (Driver.reload_processors).
+    generation: int = 0
 
 
 class ShardWorker(threading.Thread):
@@ -110,6 +112,10 @@ class ShardWorker(threading.Thread):
         self.view = driver.views.setdefault(shard, ShardView())
         self.proc: subprocess.Popen[bytes] | None = None
         self.error: BaseException | None = None
+        # What earlier processors of this shard counted: each processor reports its own
+        # totals, so the view adds them up across restarts (received = batched + dead).
+        self._earlier = (0, 0)
+        self._stderr: threading.Thread = threading.Thread()
 
     # ------------------------------------------------------------------ protocol
 
@@ -175,7 +181,10 @@ class ShardWorker(threading.Thread):
             stderr=subprocess.PIPE,
             env=env,
         )
-        threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True).start()
+        self._stderr = threading.Thread(
+            target=self._read_stderr, args=(self.proc.stderr,), daemon=True
+        )
+        self._stderr.start()
 
     def _read_stderr(self, stream: IO[bytes] | None) -> None:
         assert stream is not None  # nosec B101  # narrows a type for mypy; it checks no input
@@ -190,8 +199,8 @@ class ShardWorker(threading.Thread):
                 flushed = orjson.loads(msg[len("flushed ") :])
                 self.view.batches += 1
                 self.view.rows.update(flushed["rows"])
-                self.view.dead_letters = flushed["dead_lettered"]
-                self.view.batched = flushed["batched"]
+                self.view.dead_letters = self._earlier[0] + flushed["dead_lettered"]
+                self.view.batched = self._earlier[1] + flushed["batched"]
                 self.driver.manifests.put(
                     manifest_key(self.shard, flushed["first"], flushed["last"])
                 )
@@ -216,7 +225,8 @@ class ShardWorker(threading.Thread):
         try:
             while not self.driver.stopping.is_set():
                 try:
-                    self._run_once()
+                    if self._run_once() == "reload":
+                        continue
                     return
                 except ProcessorDied:
                     code = self.proc.wait() if self.proc else None
@@ -232,7 +242,7 @@ class ShardWorker(threading.Thread):
         finally:
             self._stop_processor()
 
-    def _run_once(self) -> None:
+    def _run_once(self) -> str | None:
         cfg = self.driver.config
         checkpoint = self.driver.leases.take(
             self.shard, self.driver.worker_id, cfg.initial_position, self.parents
@@ -241,8 +251,11 @@ class ShardWorker(threading.Thread):
         iterator = self._iterator(checkpoint)
         if iterator is None:
             self.view.finished = True
-            return
+            return None
+        generation = self.driver.generation
+        self._earlier = (self.view.dead_letters, self.view.batched)
         self._start_processor()
+        self.view.generation = generation
         self._exchange(
             {
                 "action": "initialize",
@@ -255,10 +268,17 @@ class ShardWorker(threading.Thread):
         while True:
             if self.driver.stopping.is_set():
                 self._exchange({"action": "shutdownRequested"})
-                return
+                return None
+            if self.driver.generation != generation:
+                # Orderly, like a KCL graceful shutdown: the processor flushes and checkpoints
+                # all it was given, exits, and a new one (reading the contracts afresh) resumes
+                # after that checkpoint: nothing is re-read, nothing skipped.
+                self._exchange({"action": "shutdownRequested"})
+                self._stop_processor()
+                return "reload"
             if self.driver.lost(self.shard):
                 self._exchange({"action": "leaseLost"})
-                return
+                return None
             polled_at = time.time()
             resp = kinesis.get_records(ShardIterator=iterator, Limit=cfg.max_records)
             records = resp["Records"]
@@ -298,7 +318,7 @@ class ShardWorker(threading.Thread):
             if iterator is None or (not records and self._read_to_end()):
                 self._exchange({"action": "shardEnded"}, at_end=True)
                 self.view.finished = self.driver.leases.checkpoint_of(self.shard) == SHARD_END
-                return
+                return None
             if not records:
                 self.driver.stopping.wait(cfg.poll_seconds)
 
@@ -323,6 +343,8 @@ class ShardWorker(threading.Thread):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # Its last "flushed" lines counted before a successor's counts start (self._earlier).
+        self._stderr.join(10)
 
 
 class Driver:
@@ -342,6 +364,22 @@ class Driver:
         self.manifests: queue.Queue[str] = queue.Queue()
         self.started_order: list[str] = []
         self.waiting: set[str] = set()  # shards whose parents have not reached SHARD_END
+        self.generation = 0  # raised by reload_processors
+
+    def reload_processors(self) -> None:
+        """Restart every shard's processor in an orderly way (shutdownRequested: flush,
+        checkpoint, exit; then a new one from that checkpoint), e.g. after a contract changed:
+        processors read the contracts when they start. reloaded() says when all have."""
+        self.generation += 1
+
+    def reloaded(self) -> bool:
+        """Every shard's processor started after the last reload_processors (or its shard is
+        finished): everything the earlier ones were given is flushed and checkpointed."""
+        self.check()
+        return all(
+            self.views[s].finished or (w.is_alive() and self.views[s].generation == self.generation)
+            for s, w in self.workers.items()
+        )
 
     def lost(self, shard: str) -> bool:
         return shard in self.lost_shards

@@ -47,3 +47,20 @@ def test_a_failing_check_is_reported_and_retried(monkeypatch, capsys):
 def test_lines_name_the_change(change):
     d = Drift("shop.items", "qty", change, "integer", "bigint", "do this")
     assert d.line().endswith(": do this") and change in d.line()
+
+
+def test_a_dead_letter_brings_the_check_forward_but_not_more_often_than_the_gap(monkeypatch):
+    calls: list[float] = []
+
+    def fake(dsn, contracts, contracts_dir):
+        calls.append(0)
+        return [ADDED], {"shop.items": None}
+
+    monkeypatch.setattr(drift, "source_drift", fake)
+    check = DriftCheck("dsn", [], Path("schemas"), interval=300)
+    check.poll(0.0)
+    assert check.poll(1.0, sooner=True) == [] and check.checks == 1  # within FORCED_GAP
+    check.poll(drift.FORCED_GAP, sooner=True)
+    assert check.checks == 2 and check.drifts == [ADDED] and check.sources == {"shop.items": None}
+    check.poll(drift.FORCED_GAP + 10)  # not sooner: the interval holds
+    assert check.checks == 2 == len(calls)
