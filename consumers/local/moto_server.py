@@ -22,6 +22,13 @@ write the same JSON directly: the data in base64, the arrival time in epoch seco
 milliseconds (what the serializer writes, Smithy's rule), the same keys and values; errors
 still go through moto's own handling.
 
+After a split, moto kept routing puts to the closed parent (the first shard whose hash range
+holds the key), which AWS never does ("Resharding a stream": after the reshard, records go to
+the child shards): a consumer that read the parent to its end in between lost the later
+records, and whether it did depended on timing. Puts now go to the open shard holding the key;
+the split itself still re-puts the parent's records into the parent, as moto does, so the
+parent keeps its records and sequence numbers.
+
 Request logging (one line per request in moto.log) is turned down to warnings: at thousands of
 requests a second it was 4 % of the server's time, and errors are still logged.
 
@@ -34,9 +41,11 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime
+import hashlib
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +119,45 @@ def _put_records_response(self: Any) -> str:
     )
 
 
+_resharding = threading.local()
+
+
+def _open_shards_first(first_match: Callable[..., Any]) -> Callable[..., Any]:
+    """Stream.get_shard_for_key, routing to the open shard holding the key (moto's own answer,
+    the first shard whose range holds it, while a split re-puts its parent's records)."""
+
+    def get_shard_for_key(self: Any, partition_key: str, explicit_hash_key: str) -> Any:
+        shard = first_match(self, partition_key, explicit_hash_key)  # validates, as moto does
+        if shard is None or shard.is_open or getattr(_resharding, "active", False):
+            return shard
+        key = (
+            int(explicit_hash_key)
+            if explicit_hash_key
+            else int(hashlib.md5(partition_key.encode(), usedforsecurity=False).hexdigest(), 16)
+        )
+        return next(
+            (
+                s
+                for s in self.shards.values()
+                if s.is_open and s.starting_hash <= key < s.ending_hash
+            ),
+            shard,
+        )
+
+    return get_shard_for_key
+
+
+def _resharding_as_moto(split: Callable[..., Any]) -> Callable[..., Any]:
+    def split_shard(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _resharding.active = True
+        try:
+            return split(self, *args, **kwargs)
+        finally:
+            _resharding.active = False
+
+    return split_shard
+
+
 def patch_kinesis() -> bool:
     from moto.kinesis import models
 
@@ -120,6 +168,10 @@ def patch_kinesis() -> bool:
     shard.get_min_sequence_number = _first_key
     if hasattr(shard, "get_records"):
         shard.get_records = _records_after(shard.get_records)
+    stream = getattr(models, "Stream", None)
+    if stream is not None and hasattr(stream, "get_shard_for_key"):
+        stream.get_shard_for_key = _open_shards_first(stream.get_shard_for_key)
+        stream.split_shard = _resharding_as_moto(stream.split_shard)
     from moto.kinesis import responses
 
     response = getattr(responses, "KinesisResponse", None)

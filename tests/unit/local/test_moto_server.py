@@ -112,3 +112,38 @@ def test_put_records_answer_is_what_motos_serializer_writes(monkeypatch):
         got = [put(kinesis, "b"), put(kinesis, "missing")]
     assert len(got[0]["Records"]) == 29 and got[0]["FailedRecordCount"] == 0
     assert got == want  # same sequence numbers and shards: each stream starts from empty
+
+
+def test_after_a_split_puts_go_to_the_children_and_the_parent_keeps_its_records(monkeypatch):
+    monkeypatch.setattr(
+        models.Stream, "get_shard_for_key",
+        moto_server._open_shards_first(models.Stream.get_shard_for_key),
+    )  # fmt: skip
+    monkeypatch.setattr(
+        models.Stream, "split_shard", moto_server._resharding_as_moto(models.Stream.split_shard)
+    )
+
+    def sequences(kinesis, shard_id):
+        it = kinesis.get_shard_iterator(
+            StreamName="s", ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        return [r["SequenceNumber"] for r in kinesis.get_records(ShardIterator=it)["Records"]]
+
+    with mock_aws():
+        kinesis = boto3.client("kinesis", region_name="eu-west-2")
+        kinesis.create_stream(StreamName="s", ShardCount=2)
+        records = [{"Data": b"x", "PartitionKey": str(i)} for i in range(100)]
+        kinesis.put_records(StreamName="s", Records=records)
+        parent = kinesis.list_shards(StreamName="s")["Shards"][0]
+        before = sequences(kinesis, parent["ShardId"])
+        lo, hi = (int(parent["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+        kinesis.split_shard(
+            StreamName="s", ShardToSplit=parent["ShardId"], NewStartingHashKey=str((lo + hi) // 2)
+        )
+        kinesis.put_records(StreamName="s", Records=records)
+        shards = kinesis.list_shards(StreamName="s")["Shards"]
+        children = [s["ShardId"] for s in shards if s.get("ParentShardId") == parent["ShardId"]]
+        after = sequences(kinesis, parent["ShardId"])
+        in_children = sum(len(sequences(kinesis, c)) for c in children)
+    assert len(before) > 10 and after == before  # closed: nothing new, its records kept
+    assert in_children == len(before)  # the same keys, now in the children
