@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 CDC := $(VENV)/bin/cdc
 DURATION ?=
 RATE ?= 50
+LOADER ?= local
 
 .PHONY: venv run test lint typecheck unit integration bench clean down sql synth fuzz chaos \
 	security bandit audit
@@ -23,9 +24,10 @@ $(EXT_STAMP): $(STAMP) consumers/events/_dmsjson.c setup.py
 
 venv: $(STAMP) $(EXT_STAMP)
 
-## make run [DURATION=60] [RATE=50]: local stack up, demo data, workload + capture, live counts.
+## make run [DURATION=60] [RATE=50] [LOADER=stepfunctions]: local stack up, demo data, workload
+## + capture, live counts. LOADER=stepfunctions loads through the deployed state machine (moto).
 run: venv
-	$(CDC) demo run --rate $(RATE) $(if $(DURATION),--duration $(DURATION),)
+	$(CDC) demo run --rate $(RATE) --loader $(LOADER) $(if $(DURATION),--duration $(DURATION),)
 
 ## make test: lint, type checks, bandit, unit and integration tests (real PostgreSQL + moto).
 ## (`make audit` is not in it yet: PyPI's per-release JSON API is unreachable here, see README.)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -15,6 +16,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendo
 
 from consumers.errors import CdcError
 from consumers.settings import Settings
+
+if TYPE_CHECKING:
+    from consumers.warehouse.target import WarehouseTarget
 
 app = typer.Typer(
     help="Change data capture from PostgreSQL to Redshift: AWS DMS format, Kinesis, S3, "
@@ -37,7 +41,11 @@ source_app = typer.Typer(help="Objects the pipeline needs in the source database
 truncate_log_app = typer.Typer(
     help="The truncate log: makes TRUNCATE reach the warehouse (DMS does not capture it)."
 )
+deadletters_app = typer.Typer(
+    help="Dead letters: records that could not be applied, and re-applying them (redrive)."
+)
 source_app.add_typer(truncate_log_app, name="truncate-log")
+app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(local_app, name="local")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(demo_app, name="demo")
@@ -57,6 +65,17 @@ SourceDsnOpt = Annotated[
 WarehouseDsnOpt = Annotated[
     str | None,
     typer.Option("--warehouse-dsn", help="Warehouse DSN. Default: the local stack's warehouse."),
+]
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "--warehouse-dsn",
+        help="The warehouse: a PostgreSQL DSN, or Redshift with IAM sign-in: "
+        "redshift://<workgroup>.<account>.<region>/<db> (Serverless) or "
+        "redshift://<cluster>.<region>/<db>[?db_user=NAME] (provisioned), "
+        "[?profile=NAME]. Default: CDC_WAREHOUSE, else the local stack's warehouse.",
+    ),
 ]
 TablesOpt = Annotated[
     str | None, typer.Option("--tables", help="Comma-separated table names (default: all).")
@@ -438,10 +457,20 @@ def _warehouse_dsn(s: Settings, dsn: str | None) -> str:
     return state.dsn("warehouse")
 
 
+def _warehouse_target(s: Settings, value: str | None) -> WarehouseTarget:
+    """--warehouse as a target (warehouse/target.py); else CDC_WAREHOUSE; else the local
+    stack's warehouse."""
+    from consumers.warehouse.target import parse_warehouse
+
+    if value is None and s.warehouse:
+        return parse_warehouse(s.warehouse, "CDC_WAREHOUSE")
+    return parse_warehouse(_warehouse_dsn(s, value))
+
+
 @warehouse_app.command("bootstrap")
 def warehouse_bootstrap(
     contracts: ContractsOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     dialect: Annotated[
         str, typer.Option("--dialect", help="postgres (the local warehouse) or redshift.")
     ] = "postgres",
@@ -471,7 +500,7 @@ def warehouse_bootstrap(
     """Create the cdc schema, the load ledger, the target tables, roles and analyst views.
 
     Local warehouse: runs it (idempotent). Redshift: prints it (--dialect redshift), or runs it
-    once through the Data API (--workgroup)."""
+    once, through the Data API (--workgroup) or redshift-connector (--warehouse redshift://)."""
     from consumers.contracts.model import load_contracts
     from consumers.warehouse.dialect import PostgresDialect, RedshiftDialect
 
@@ -479,13 +508,24 @@ def warehouse_bootstrap(
     dialects = {"postgres": PostgresDialect, "redshift": RedshiftDialect}
     if dialect not in dialects:
         raise CdcError(f"--dialect {dialect!r}: use postgres or redshift")
+    redshift = None
+    if (warehouse_dsn or s.warehouse or "").startswith("redshift://"):
+        if workgroup:
+            raise CdcError(
+                "--workgroup and --warehouse redshift:// (or CDC_WAREHOUSE): give one (the "
+                "Data API or redshift-connector)"
+            )
+        redshift = _warehouse_target(s, warehouse_dsn)
+        dialect = "redshift"
     if workgroup:
         dialect = "redshift"
     statements = dialects[dialect]().bootstrap(load_contracts(s.contracts_dir))
+    extra: list[str] = []
     if loader_user:
         from consumers.warehouse.data_api import loader_user_grants
 
-        statements = statements + loader_user_grants(loader_user)
+        extra = loader_user_grants(loader_user)
+    statements = statements + extra
     if workgroup and not print_only:
         from consumers import aws
         from consumers.warehouse import data_api
@@ -500,6 +540,24 @@ def warehouse_bootstrap(
             progress=lambda n, total: typer.echo(f"chunk {n}/{total} finished", err=True),
         )  # fmt: skip
         typer.echo(f"bootstrapped {workgroup}/{database}: {ran} statements")
+        return
+    if redshift is not None and not print_only:
+        from consumers.warehouse.evolve import evolve_remote
+        from consumers.warehouse.target import connect
+
+        targets = load_contracts(s.contracts_dir)
+        d = RedshiftDialect()
+        with connect(redshift) as db:
+            # Tables first (one transaction, as the Data API's chunks); then, read back, the
+            # evolution the contracts ask for (new, renamed, widened columns: warehouse/
+            # evolve.py) and the grants and views, which name those columns, in a second.
+            ran = db.run(d.bootstrap(targets, access=False))
+            evolution = evolve_remote(db, d, targets)
+            ran += db.run(evolution + d.analyst_access(targets) + extra)
+        typer.echo(
+            f"bootstrapped {redshift.label}: {ran} statements"
+            + (f" ({len(evolution)} evolving tables to their contracts)" if evolution else "")
+        )
         return
     if print_only or dialect == "redshift":
         for statement in statements:
@@ -543,7 +601,7 @@ def access_show(
 def status_cmd(
     contracts: ContractsOpt = None,
     source_dsn: SourceDsnOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     application: Annotated[
         str, typer.Option("--application-name", help="KCL application (lease table) name.")
     ] = "totesys-cdc-consumer",
@@ -551,20 +609,27 @@ def status_cmd(
 ) -> None:
     """One screen for operators: per table source/warehouse rows, freshness, last load; per
     shard checkpoint and millisBehindLatest; dead letters."""
-    from consumers import status
+    from consumers import deadletters, status
+    from consumers.contracts.drift import pending, source_drift
     from consumers.contracts.model import load_contracts
     from consumers.endpoints import resolve
 
     s = _settings(contracts)
+    target = _warehouse_target(s, warehouse_dsn)  # a malformed --warehouse first
     ep = resolve(s, source_dsn)
+    chosen = load_contracts(s.contracts_dir)
+    drifts, _ = source_drift(ep.source_dsn, chosen, s.contracts_dir)
     report: dict[str, Any] = {
-        "tables": status.tables(
-            ep.source_dsn, _warehouse_dsn(s, warehouse_dsn), load_contracts(s.contracts_dir)
-        ),
+        "tables": status.tables(ep.source_dsn, target, chosen),
         "shards": status.shards(
             ep.client("kinesis"), ep.client("dynamodb"), ep.stream_name, application
         ),
         "dead_letters": status.dead_letters(ep.client("s3"), s.dead_letter_bucket),
+        "dead_letters_redriven": deadletters.counts(ep.client("s3"), s.dead_letter_bucket)[
+            "redriven"
+        ],
+        "schema_drift": [d.line() for d in drifts],
+        "unclassified": pending(chosen),
     }
     if as_json:
         _echo_json(report)
@@ -588,7 +653,15 @@ def status_cmd(
             f"{'-' if sh['millis_behind_latest'] is None else sh['millis_behind_latest']}"
         )
     dead = report["dead_letters"]
-    typer.echo(f"dead letters: {sum(dead.values())}" + (f" {dead}" if dead else ""))
+    typer.echo(
+        f"dead letters: {sum(dead.values())}"
+        + (f" {dead}" if dead else "")
+        + f" (redriven: {report['dead_letters_redriven']})"
+    )
+    for line in report["schema_drift"]:
+        typer.echo(f"schema drift: {line}")
+    for line in report["unclassified"]:
+        typer.echo(line)
 
 
 @app.command("replay")
@@ -620,7 +693,6 @@ def replay_cmd(
     """Re-read the stream with a fresh consumer application and load what it reads, into the
     live tables (they end as they would have anyway) or into --into-schema (then check it with
     `cdc verify --schema NAME`)."""
-    from datetime import datetime
 
     from consumers.contracts.model import IDENTIFIER, load_contracts
     from consumers.endpoints import resolve
@@ -628,16 +700,7 @@ def replay_cmd(
 
     if (from_time is None) == (not from_start):
         raise CdcError("say where to start: --from ISO-TIME or --from-start (one of them)")
-    start = None
-    if from_time is not None:
-        try:
-            start = datetime.fromisoformat(from_time.replace("Z", "+00:00"))
-        except ValueError:
-            raise CdcError(
-                f"--from {from_time!r} is not an ISO time: e.g. 2026-11-24T10:00:00Z"
-            ) from None
-        if start.tzinfo is None:
-            raise CdcError(f"--from {from_time!r} has no time zone: add Z or an offset")
+    start = _iso_time("--from", from_time)
     if into_schema is not None and (
         not IDENTIFIER.match(into_schema) or into_schema in ("cdc", "analyst", "analytics")
     ):
@@ -742,7 +805,7 @@ def load_cmd(
 def verify_cmd(
     contracts: ContractsOpt = None,
     source_dsn: SourceDsnOpt = None,
-    warehouse_dsn: WarehouseDsnOpt = None,
+    warehouse_dsn: WarehouseOpt = None,
     schema: Annotated[
         str | None,
         typer.Option("--schema", help="Warehouse schema to check (default: the source's)."),
@@ -750,23 +813,21 @@ def verify_cmd(
 ) -> None:
     """Compare every contract table, source vs warehouse (counts + per-row hash of all columns);
     exit 1 on any difference."""
-    import psycopg
-
     from consumers.contracts.model import load_contracts
-    from consumers.db import first_line
     from consumers.endpoints import resolve
+    from consumers.warehouse.target import UndefinedTable
     from consumers.warehouse.verify import verify
 
     s = _settings(contracts)
+    target = _warehouse_target(s, warehouse_dsn)  # a malformed --warehouse first
     try:
         diffs = verify(
-            resolve(s, source_dsn).source_dsn, _warehouse_dsn(s, warehouse_dsn),
-            load_contracts(s.contracts_dir), schema,
-        )  # fmt: skip
-    except psycopg.errors.UndefinedTable as e:
+            resolve(s, source_dsn).source_dsn, target, load_contracts(s.contracts_dir), schema
+        )
+    except UndefinedTable as e:
         where = f"the warehouse schema {schema}" if schema else "the source or the warehouse"
         raise CdcError(
-            f"{first_line(e)} (in {where}): create it (`cdc demo load` at the source, "
+            f"{e} (in {where}): create it (`cdc demo load` at the source, "
             "`cdc warehouse bootstrap` or `cdc load` in the warehouse), or check --schema "
             "and --contracts"
         ) from None
@@ -822,6 +883,23 @@ def demo_workload(
     )
 
 
+class Loader(StrEnum):
+    """How `cdc run` loads the warehouse (README "Two loaders")."""
+
+    local = "local"  # the PostgreSQL load plans, in this process
+    stepfunctions = "stepfunctions"  # the deployed state machine, executed in the local moto
+
+
+LoaderOpt = Annotated[
+    Loader,
+    typer.Option(
+        "--loader",
+        help="local: the load plans in this process (default); stepfunctions: the deployed "
+        "state machine in the local moto (Lambda handlers, Redshift SQL).",
+    ),
+]
+
+
 @demo_app.command("run")
 def demo_run(
     rate: Annotated[
@@ -834,6 +912,7 @@ def demo_run(
         bool, typer.Option("--keep-stack", help="Leave the local stack running.")
     ] = False,
     contracts: ContractsOpt = None,
+    loader: LoaderOpt = Loader.local,
 ) -> None:
     """What `make run` runs: `cdc run` over the demo database, with its workload; ends with
     drain + `cdc verify` and exits with verify's result."""
@@ -841,7 +920,7 @@ def demo_run(
 
     code = run_pipeline(
         _settings(contracts), source_dsn=None, duration=duration, keep_stack=keep_stack,
-        demo_rate=rate,
+        demo_rate=rate, loader=loader.value,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -857,15 +936,222 @@ def run_cmd(
     keep_stack: Annotated[
         bool, typer.Option("--keep-stack", help="Leave the local stack running.")
     ] = False,
+    loader: LoaderOpt = Loader.local,
 ) -> None:
     """The pipeline itself (capture, consumers, loader) for the contracts' tables, from
     --source-dsn into the local warehouse; on exit it drains everything it captured."""
     from consumers.local.run import run_pipeline
 
     code = run_pipeline(
-        _settings(contracts), source_dsn=source_dsn, duration=duration, keep_stack=keep_stack
-    )
+        _settings(contracts), source_dsn=source_dsn, duration=duration, keep_stack=keep_stack,
+        loader=loader.value,
+    )  # fmt: skip
     raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- schema changes
+
+
+@contracts_app.command("diff")
+def contracts_diff(
+    source_dsn: Annotated[
+        str | None, typer.Option("--source-dsn", help="Source PostgreSQL DSN to compare with.")
+    ] = None,
+    contracts: ContractsOpt = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help='Write the new nullable columns of "new_columns": "auto" tables into their '
+            'contracts, marked "classification": "pending" (withheld from analysts).',
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
+) -> None:
+    """Compare the contracts with the source catalog; exit 1 on any drift (a column added,
+    dropped, widened, narrowed or changed; a table gone). README, "Schema changes"."""
+    from dataclasses import asdict
+
+    from consumers.contracts.drift import apply_auto, source_drift
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    chosen = load_contracts(s.contracts_dir)
+    drifts, sources = source_drift(resolve(s, source_dsn).source_dsn, chosen, s.contracts_dir)
+    written = apply_auto(chosen, drifts, sources, s.contracts_dir) if apply else []
+    if as_json:
+        _echo_json(
+            {
+                "drift": [asdict(d) for d in drifts],
+                "applied": [{"contract": str(p), "column": c} for p, c in written],
+            }
+        )
+    else:
+        for d in drifts:
+            typer.echo(d.line())
+        for path, column in written:
+            typer.echo(
+                f"added {column} to {path}: review it; withheld from analysts until classified"
+            )
+        if not drifts:
+            typer.echo(f"no drift: {len(chosen)} contract(s) match the source")
+    if drifts:
+        raise typer.Exit(1)
+
+
+def _iso_time(flag: str, text: str | None) -> Any:
+    """A --flag's ISO time with its time zone (None when not given); else a one-line error."""
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CdcError(f"{flag} {text!r} is not an ISO time: e.g. 2026-11-24T10:00:00Z") from None
+    if t.tzinfo is None:
+        raise CdcError(f"{flag} {text!r} has no time zone: add Z or an offset")
+    return t
+
+
+def _dead_letter_filters(
+    table: str | None, reason: str | None, shard: str | None, since: str | None, until: str | None
+) -> Any:
+    from consumers.deadletters import Filters
+
+    return Filters(table, reason, shard, _iso_time("--since", since), _iso_time("--until", until))
+
+
+DlTableOpt = Annotated[
+    str | None, typer.Option("--table", help="Only this table (schema.table or its name).")
+]
+DlReasonOpt = Annotated[
+    str | None, typer.Option("--reason", help="Only reasons containing this text.")
+]
+DlShardOpt = Annotated[str | None, typer.Option("--shard", help="Only this shard.")]
+DlSinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only records at or after this ISO time.")
+]
+DlUntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only records before this ISO time.")
+]
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    table: DlTableOpt = None,
+    reason: DlReasonOpt = None,
+    shard: DlShardOpt = None,
+    since: DlSinceOpt = None,
+    until: DlUntilOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
+) -> None:
+    """The pending dead letters (not yet redriven), one line each."""
+    from consumers import deadletters
+    from consumers.endpoints import resolve
+
+    s = Settings()
+    ep = resolve(s, need_source=False)
+    found = deadletters.find(
+        ep.client("s3"), s.dead_letter_bucket,
+        _dead_letter_filters(table, reason, shard, since, until),
+    )  # fmt: skip
+    if as_json:
+        _echo_json([d.summary() for d in found])
+        return
+    for d in found:
+        x = d.summary()
+        typer.echo(f"{d.shard}/{d.sequence} {x['time'] or '-'} {d.table or '-'} "
+                   f"{d.operation or '-'}: {d.reason}")  # fmt: skip
+    typer.echo(f"{len(found)} dead letter(s)")
+
+
+@deadletters_app.command("show")
+def deadletters_show(
+    ref: Annotated[str, typer.Argument(help="A key or <shard>/<sequence> from `list`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
+) -> None:
+    """One dead letter: where it came from, the reason, and the record itself."""
+    from consumers import deadletters
+    from consumers.endpoints import resolve
+
+    s = Settings()
+    ep = resolve(s, need_source=False)
+    d = deadletters.get(ep.client("s3"), s.dead_letter_bucket, ref)
+    try:
+        record: Any = orjson.loads(d.raw)
+    except orjson.JSONDecodeError:
+        record = d.raw.decode("utf-8", "backslashreplace")
+    if as_json:
+        _echo_json({**d.summary(), "partition_key": d.partition_key, "record": record})
+        return
+    for k, v in d.summary().items():
+        typer.echo(f"{k:10} {v}")
+    body = orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()
+    typer.echo(f"record\n{body}")
+
+
+@deadletters_app.command("redrive")
+def deadletters_redrive(
+    table: DlTableOpt = None,
+    reason: DlReasonOpt = None,
+    shard: DlShardOpt = None,
+    since: DlSinceOpt = None,
+    until: DlUntilOpt = None,
+    stage_only: Annotated[
+        bool,
+        typer.Option(
+            "--stage-only",
+            help="Only write the redrive batches to S3 (on AWS: then start the load state "
+            "machine with the printed input).",
+        ),
+    ] = False,
+    contracts: ContractsOpt = None,
+    warehouse_dsn: WarehouseDsnOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")] = False,
+) -> None:
+    """Re-apply dead letters (after fixing their cause, e.g. the contract) through the same
+    decode, batch, Parquet and load path, with their original ordering versions: a redriven
+    change never overwrites a newer one, and a second redrive changes nothing. Exits 1 when
+    some are still dead (they stay, with their new reason printed)."""
+    from consumers import deadletters
+    from consumers.contracts.model import load_contracts
+    from consumers.endpoints import resolve
+
+    s = _settings(contracts)
+    ep = resolve(s, need_source=False)
+    s3 = ep.client("s3")
+    chosen = load_contracts(s.contracts_dir)
+    letters = deadletters.find(
+        s3, s.dead_letter_bucket, _dead_letter_filters(table, reason, shard, since, until)
+    )
+    target = None if stage_only else _warehouse_dsn(s, warehouse_dsn)
+    result = deadletters.redrive(s, s3, chosen, letters, target)
+    if as_json:
+        _echo_json(
+            {
+                "run": result.run_id, "prefix": result.prefix, "selected": result.selected,
+                "redriven": result.redriven, "rows": result.rows, "batches": result.batches,
+                "loads": result.loads,
+                "still_dead": [{**d.summary(), "new_reason": why} for d, why in result.still_dead],
+            }
+        )  # fmt: skip
+    else:
+        for d, why in result.still_dead:
+            typer.echo(f"still dead {d.shard}/{d.sequence} {d.table or '-'}: {why}")
+        typer.echo(
+            f"redrive {result.run_id}: {result.selected} selected, {result.redriven} redriven "
+            f"({', '.join(f'{t} {n} rows' for t, n in sorted(result.rows.items())) or 'no rows'}), "
+            f"{len(result.still_dead)} still dead"
+        )
+        if stage_only and result.batches:
+            typer.echo(
+                f"batches under s3://{s.batch_bucket}/{result.prefix}; load them by starting "
+                f'the load state machine with input {{"prefix": "{result.prefix}"}}'
+            )
+    if result.still_dead:
+        raise typer.Exit(1)
 
 
 def _aws_problem(e: Exception) -> str | None:

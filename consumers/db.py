@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -33,18 +31,3 @@ def connect(dsn: str, what: str = "source", **kwargs: Any) -> psycopg.Connection
 
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-
-@contextmanager
-def source_and_warehouse(
-    source_dsn: str, warehouse_dsn: str
-) -> Iterator[tuple[Connection, Connection]]:
-    """Both databases, with the capture's session settings (UTC, ISO dates, exact floats), so
-    values read from either render the same way: what status and verify compare."""
-    from consumers.capture.render import libpq_options
-
-    with (
-        connect(source_dsn, "source", options=libpq_options()) as src,
-        connect(warehouse_dsn, "warehouse", options=libpq_options()) as wh,
-    ):
-        yield src, wh

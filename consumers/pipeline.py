@@ -1,6 +1,10 @@
 """The whole local pipeline in one process: capture → Kinesis → consumers → S3 → loader →
 warehouse. `cdc run` runs it for any contracts and source; `make run` adds the demo workload.
 
+Two loaders (`loader=`): "local" (the default) runs the PostgreSQL load plans in this process
+(warehouse/local.py); "stepfunctions" runs the deployed state machine in the local stack's
+moto server, with the Redshift load plans (local/stepfunctions.py).
+
 `drain()` is how a run ends cleanly: a marker transaction is committed at the source; the
 capture has put everything before it once it acknowledges the marker; at that moment the sink
 knows the highest sequence number Kinesis accepted per shard, and the consumers have written
@@ -28,6 +32,7 @@ from consumers.contracts.model import TableContract
 from consumers.errors import TransientError
 from consumers.kcl.driver import Driver, DriverConfig, processor_env
 from consumers.local.stack import StackState
+from consumers.local.stepfunctions import StepFunctionsLoader
 from consumers.settings import Settings
 from consumers.warehouse.failures import Outcome, classify_postgres
 from consumers.warehouse.local import LocalWarehouse, TableLoad, percentile
@@ -57,6 +62,7 @@ class Pipeline:
         warehouse_dsn: str | None = None,
         application: str = APPLICATION,
         load_interval: float = 0.3,
+        loader: str = "local",
     ) -> None:
         self.contracts = contracts
         self.source_dsn = source_dsn
@@ -84,12 +90,22 @@ class Pipeline:
             state.client("kinesis"),
             state.client("dynamodb"),
         )
-        self.warehouse = LocalWarehouse(
-            warehouse_dsn or state.dsn("warehouse"),
-            contracts,
-            state.client("s3"),
-            settings.batch_bucket,
-        )
+        self.warehouse: LocalWarehouse | StepFunctionsLoader
+        if loader == "stepfunctions":
+            self.warehouse = StepFunctionsLoader(
+                warehouse_dsn or state.dsn("warehouse"), contracts, state.client,
+                settings.batch_bucket, endpoint_url=state.aws_endpoint_url,
+                region=state.region, contracts_dir=str(settings.contracts_dir.resolve()),
+            )  # fmt: skip
+        elif loader == "local":
+            self.warehouse = LocalWarehouse(
+                warehouse_dsn or state.dsn("warehouse"),
+                contracts,
+                state.client("s3"),
+                settings.batch_bucket,
+            )
+        else:
+            raise ValueError(f"unknown loader {loader!r}: choose local or stepfunctions")
         self.errors: list[BaseException] = []
         self._stop_capture = threading.Event()
         self._stop_loader = threading.Event()
@@ -168,6 +184,11 @@ class Pipeline:
         for t in self._threads[1:]:
             t.join(60)
         self.check()
+        if isinstance(self.warehouse, StepFunctionsLoader):
+            self.warehouse.drain(timeout)
+            for failing in self.warehouse.failures.values():
+                log.error("drain: %s is still failing: %s", failing.table, failing.describe())
+            return
         self.warehouse.run_once(listing=True, retry_now=True)  # every durable manifest
         # A table that failed transiently gets its retries (with their backoff) until the
         # deadline; one that stays failing is reported, and `cdc verify` shows it.

@@ -58,6 +58,20 @@ class Settings:
     # The consumers' C fast path (events/fast.py); CDC_FAST_PATH=0 sends every record through
     # the reference decoder (same results, slower: for diagnosis, and tests of both paths).
     fast_path: bool = field(default_factory=lambda: os.environ.get("CDC_FAST_PATH", "1") != "0")
+    # DMS writes every column, NULLs included (KinesisSettings IncludeNullAndEmpty, shipped
+    # true): a column absent from an insert was dropped at the source (events/decode.py).
+    # CDC_NULLS_PRESENT=0 for a DMS endpoint without it (an absent column is then a NULL).
+    nulls_present: bool = field(
+        default_factory=lambda: os.environ.get("CDC_NULLS_PRESENT", "1") != "0"
+    )
+    # `cdc run` compares the contracts with the source catalog this often (contracts/drift.py).
+    drift_check_seconds: int = field(
+        default_factory=lambda: _env_int("CDC_DRIFT_CHECK_SECONDS", 60) or 0
+    )
+    # The warehouse `cdc verify`, `cdc status` and `cdc warehouse bootstrap` use when no
+    # --warehouse is given: a PostgreSQL DSN or redshift://... (warehouse/target.py); checked
+    # by those commands, so a malformed value never stops the others.
+    warehouse: str | None = field(default_factory=lambda: os.environ.get("CDC_WAREHOUSE") or None)
     pg_port: int | None = field(default_factory=lambda: _env_int("CDC_PG_PORT", None))
     moto_port: int | None = field(default_factory=lambda: _env_int("CDC_MOTO_PORT", None))
 

@@ -10,48 +10,65 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from botocore.exceptions import ClientError
 
 from consumers.contracts.model import TableContract
-from consumers.db import source_and_warehouse
 from consumers.kcl.leases import SHARD_END, LeaseTable
 from consumers.sink.writer import DEAD_LETTER_PREFIX
-from consumers.warehouse.dialect import LEDGER, q
+from consumers.warehouse.dialect import LEDGER, PostgresDialect, q
+from consumers.warehouse.target import UndefinedTable, WarehouseTarget, connect, parse_warehouse
+from consumers.warehouse.verify import source_database
 
 
 def tables(
-    source_dsn: str, warehouse_dsn: str, contracts: list[TableContract]
+    source_dsn: str, warehouse: str | WarehouseTarget, contracts: list[TableContract]
 ) -> list[dict[str, Any]]:
+    """`warehouse`: a PostgreSQL DSN or a `--warehouse` URL (warehouse/target.py)."""
+    target = parse_warehouse(warehouse) if isinstance(warehouse, str) else warehouse
     now = datetime.now(UTC)
     out = []
-    with source_and_warehouse(source_dsn, warehouse_dsn) as (src, wh):
+    with connect(target) as wh, source_database(source_dsn) as src:
         for c in contracts:
             table = f"{q(c.schema)}.{q(c.name)}"
-            target = f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-            row = src.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-            entry: dict[str, Any] = {"table": c.qualified, "source_rows": row[0] if row else 0}
+            row = src.rows(f"SELECT count(*) FROM {table}")  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
+            entry: dict[str, Any] = {"table": c.qualified, "source_rows": row[0][0] if row else 0}
             try:
-                count, newest = wh.execute(  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-                    f'SELECT count(*) FILTER (WHERE NOT "_cdc_deleted"), max("_cdc_commit_ts") '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-                    f"FROM {target}".encode()
-                ).fetchone() or (0, None)
-                last = wh.execute(
-                    "SELECT max(applied_at), CAST(extract(epoch FROM "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
-                    f"max(applied_at - started_at)) AS float) FROM {LEDGER} "
-                    "WHERE table_name = %s AND applied_at = (SELECT max(applied_at) FROM "
-                    f"{LEDGER} WHERE table_name = %s)",
-                    (c.qualified, c.qualified),
-                ).fetchone() or (None, None)
-            except psycopg.errors.UndefinedTable:
-                wh.rollback()
-                count, newest, last = None, None, (None, None)
+                (count, newest), *_ = wh.rows(live_rows_query(c)) or [(0, None)]
+                (applied, seconds), *_ = wh.rows(last_load_query(wh.dialect), (
+                    c.qualified, c.qualified
+                )) or [(None, None)]  # fmt: skip
+            except UndefinedTable:
+                count, newest, applied, seconds = None, None, None, None
             entry["warehouse_rows"] = count
-            entry["freshness_s"] = (now - newest).total_seconds() if newest else None
-            entry["last_load"] = last[0].isoformat() if last[0] else None
-            entry["last_load_seconds"] = last[1]
+            entry["freshness_s"] = (now - _utc(newest)).total_seconds() if newest else None
+            entry["last_load"] = _utc(applied).isoformat() if applied else None
+            entry["last_load_seconds"] = None if seconds is None else float(seconds)
             out.append(entry)
     return out
+
+
+def live_rows_query(c: TableContract) -> str:
+    """Live rows and the newest applied commit; COUNT(CASE ...), not FILTER, which Redshift
+    lacks."""
+    target = f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"
+    return (
+        'SELECT count(CASE WHEN NOT "_cdc_deleted" THEN 1 END), max("_cdc_commit_ts") '  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
+        f"FROM {target}"
+    )
+
+
+def last_load_query(d: PostgresDialect) -> str:
+    """The table's last load (two %s: its qualified name) and how long it took."""
+    return (
+        f"SELECT max(applied_at), {d.longest_seconds('started_at', 'applied_at')} "  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
+        f"FROM {LEDGER} WHERE table_name = %s AND applied_at = (SELECT max(applied_at) FROM "
+        f"{LEDGER} WHERE table_name = %s)"
+    )
+
+
+def _utc(t: datetime) -> datetime:
+    """redshift-connector returns a timestamptz naive, in the session's zone (UTC)."""
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def shards(kinesis: Any, dynamodb: Any, stream: str, application: str) -> list[dict[str, Any]]:

@@ -240,3 +240,16 @@ def _contract(
         full_row_identity=full,
         generated_columns=tuple(generated),
     )
+
+
+def read_source(dsn: str, contracts: list[TableContract]) -> dict[str, TableContract | None]:
+    """Each contract's table as the source catalog has it now, read as the import reads it
+    (None: the table is gone). `cdc contracts diff` compares the two (contracts/drift.py)."""
+    out: dict[str, TableContract | None] = {}
+    with connect(dsn) as conn, conn.cursor() as cur:
+        for c in contracts:
+            regclass = f"{quote_ident(c.schema)}.{quote_ident(c.name)}"
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,))
+            exists = bool((cur.fetchone() or (False,))[0])
+            out[c.qualified] = _contract(cur, c.schema, c.name, lambda _: None) if exists else None
+    return out

@@ -12,6 +12,16 @@ with a few extra attributes that Avro ignores and we read:
 - field level: `sql_type` (the PostgreSQL type as in the source DDL, e.g. `numeric(10,2)`);
   `pii` (true for personal data: analysts never see it). A nullable column is the union
   `["null", T]` with `"default": null`.
+- schema changes (README, "Schema changes"): record `new_columns` (`dead-letter`, the default,
+  or `auto`: `cdc contracts diff --apply` adds a new nullable source column to the contract);
+  field `"classification": "pending"` (a column added that way: withheld from analysts like a
+  PII column until someone sets `pii` and removes the mark; a new column may be personal data,
+  so the default is deny); field `renamed_from` (the column's previous name: the warehouse
+  renames its column instead of adding an empty one, and records from before the rename are
+  read by it); record `added_columns` (columns added at the source after the pipeline started:
+  records from before the add lack them, which is a NULL, not a drop) and `dropped_columns`
+  (columns dropped at the source: records from before the drop carry them, ignored). Both matter
+  for dead letters redriven and replays of records older than the change (events/decode.py).
 - names (names.py): `name`/`namespace` are Avro names; a table, schema or column whose PostgreSQL
   name is not one (`"year of birth"`, `"größe"`) carries the real name in `sql_name` (record:
   also `sql_schema`). `primary_key` lists the SQL names. `generated_columns` lists the source's
@@ -36,6 +46,7 @@ from consumers.errors import ContractError
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DeleteMode = Literal["hard", "soft"]
+NewColumns = Literal["auto", "dead-letter"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class Column:
     enum_symbols: tuple[str, ...] = ()
     avro_name: str = ""  # the field's Avro name when `name` is not one (names.py)
     doc: str = ""  # e.g. the source type of a column carried as text (contracts/importer.py)
+    # Added by `cdc contracts diff --apply` and not classified yet: `pii` is then True (withheld
+    # from analysts, default deny) until someone classifies it (contracts/drift.py).
+    pending: bool = False
+    renamed_from: str = ""  # the column's previous source name (warehouse/evolve.py renames)
 
     @property
     def warehouse_name(self) -> str:
@@ -67,6 +82,9 @@ class TableContract:
     doc: str = ""
     full_row_identity: bool = False  # keyless, REPLICA IDENTITY FULL at the source
     generated_columns: tuple[str, ...] = ()  # at the source; not replicated (importer.py)
+    new_columns: NewColumns = "dead-letter"  # evolution policy (contracts/drift.py)
+    added_columns: tuple[str, ...] = ()  # may be absent from older records (a NULL)
+    dropped_columns: tuple[str, ...] = ()  # ignored in older records
 
     @property
     def qualified(self) -> str:
@@ -125,8 +143,12 @@ class TableContract:
             if c.nullable:
                 f["default"] = None
             f["sql_type"] = c.sql_type
-            if c.pii:
+            if c.pending:
+                f["classification"] = "pending"
+            elif c.pii:
                 f["pii"] = True
+            if c.renamed_from:
+                f["renamed_from"] = c.renamed_from
             if c.doc:
                 f["doc"] = c.doc
             fields.append(f)
@@ -146,6 +168,12 @@ class TableContract:
             doc["replica_identity"] = "full"
         if self.generated_columns:
             doc["generated_columns"] = list(self.generated_columns)
+        if self.new_columns != "dead-letter":
+            doc["new_columns"] = self.new_columns
+        if self.added_columns:
+            doc["added_columns"] = list(self.added_columns)
+        if self.dropped_columns:
+            doc["dropped_columns"] = list(self.dropped_columns)
         doc["fields"] = fields
         return doc
 
@@ -196,12 +224,24 @@ def _column(path: Path, field: dict[str, Any]) -> Column:
                 f"column {name} ({sql_type}) has Avro type {orjson.dumps(avro).decode()}",
                 f"use {orjson.dumps(want).decode()}",
             )
+    classification = field.get("classification")
+    if classification not in (None, "pending"):
+        raise _fail(
+            path,
+            f"column {name} has classification {classification!r}",
+            'classify it with "pii": true or false and remove "classification"',
+        )
+    renamed_from = field.get("renamed_from", "")
+    if not isinstance(renamed_from, str) or (renamed_from and names.column_problem(renamed_from)):
+        raise _fail(path, f"column {name}: renamed_from {renamed_from!r}", "use the old name")
     return Column(
         name=name,
         sql_type=sql_type,
         kind=kind,
         nullable=nullable,
-        pii=bool(field.get("pii", False)),
+        pii=bool(field.get("pii", False)) or classification == "pending",
+        pending=classification == "pending",
+        renamed_from=renamed_from,
         avro=avro,
         enum_symbols=symbols,
         avro_name=avro_name,
@@ -271,6 +311,23 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
     delete_mode = doc.get("delete_mode", "hard")
     if delete_mode not in ("hard", "soft"):
         raise _fail(path, f"delete_mode {delete_mode!r}", 'use "hard" or "soft"')
+    new_columns = doc.get("new_columns", "dead-letter")
+    if new_columns not in ("auto", "dead-letter"):
+        raise _fail(path, f"new_columns {new_columns!r}", 'use "auto" or "dead-letter"')
+    added = tuple(doc.get("added_columns") or ())
+    for a in added:
+        if a not in names_ or dict(zip(names_, columns, strict=True))[a].nullable is False:
+            raise _fail(
+                path,
+                f"added_columns lists {a!r}, which is not a nullable field",
+                "list only nullable columns of the contract there",
+            )
+    dropped = tuple(doc.get("dropped_columns") or ())
+    for d in dropped:
+        if d in names_:
+            raise _fail(
+                path, f"dropped_columns lists {d!r}, which is a field", "remove one of the two"
+            )
     return TableContract(
         schema=schema,
         name=table,
@@ -281,6 +338,9 @@ def parse_contract(doc: dict[str, Any], path: Path) -> TableContract:
         doc=doc.get("doc", ""),
         full_row_identity=full,
         generated_columns=tuple(doc.get("generated_columns") or ()),
+        new_columns=new_columns,
+        added_columns=added,
+        dropped_columns=dropped,
     )
 
 

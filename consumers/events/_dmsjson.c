@@ -18,7 +18,8 @@
  *   - data is an object of contract columns only, each value of its column's JSON form
  *     (integers in range for int2/4/8, true/false for bool, strings for string-typed columns;
  *     null anywhere), the key present and not null;
- *   - an update carries every TOASTable column (absent = unchanged TOAST: slow);
+ *   - an update carries every TOASTable column (absent = unchanged TOAST: slow), and every
+ *     record but a delete carries every contract column (absent: slow, decode.py decides);
  *   - before-image is absent, null, or an object whose key columns, when all present, are
  *     spelled exactly as in data (a primary-key change is slow).
  *
@@ -917,6 +918,9 @@ static int decode_one(const Plan *plan, const unsigned char *raw, size_t len, in
         const Column *col = &tb->cols[i];
         if (col->key >= 0 && vals[i].state != 2) return 0;          /* missing or NULL key */
         if (op == OP_UPDATE && col->toast && vals[i].state == 0) return 0; /* unchanged TOAST */
+        /* any other absent column (not a delete): a NULL without IncludeNullAndEmpty, a column
+         * dropped at the source with it: the reference decides (decode.py, nulls_present) */
+        if (op != OP_DELETE && vals[i].state == 0) return 0;
         if (col->kind == K_REFERENCE && vals[i].state == 2) return 0;
     }
     if (before) {

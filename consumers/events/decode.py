@@ -25,6 +25,12 @@ Rules (and why):
   column it cannot be told from a real NULL (README, "Unchanged TOAST under real DMS").
 - A column the contract lacks (the source added it), an unknown table, a missing or NULL key,
   or an unknown operation dead-letters the record: never silently dropped.
+- A contract column absent from an insert or full-load row (or, not TOASTable, from an update)
+  when DMS writes every column (KinesisSettings IncludeNullAndEmpty, shipped true: "Include NULL
+  and empty columns for records migrated to the endpoint"; CDC_NULLS_PRESENT) was dropped or
+  renamed at the source: a dead letter, not a NULL. With CaptureDdls false and no
+  IncludeTableAlterOperations control record the data is the only signal (README, "Schema
+  changes"). Without IncludeNullAndEmpty an absent column is a NULL, as before.
 - DMS's own tables (`awsdms_apply_exceptions`, `awsdms_status`, ...: schema-name "" or a name
   starting `awsdms_`) arrive as control and data records; both are ignored and counted, never
   dead-lettered.
@@ -87,13 +93,21 @@ CONTROL_OPERATIONS = frozenset(
 
 class _Table:
     __slots__ = (
-        "columns", "contract", "exact", "key", "key_of", "name", "toast", "toast_not_null", "where"
+        "added", "columns", "contract", "dropped", "exact", "key", "key_of", "name", "renamed",
+        "toast", "toast_not_null", "where",
     )  # fmt: skip
 
     def __init__(self, contract: TableContract, where: str) -> None:
         self.contract = contract
         self.name = contract.qualified
         self.columns = frozenset(c.name for c in contract.columns)
+        # A column renamed at the source (contract `renamed_from`): records from before the
+        # rename carry the old name (a redriven dead letter, a replay): read as the new one.
+        self.renamed = {c.renamed_from: c.name for c in contract.columns if c.renamed_from}
+        # Columns added after older records were written (absent from them: NULL) and dropped
+        # since (present in them: ignored): contract added_columns / dropped_columns.
+        self.added = frozenset(contract.added_columns)
+        self.dropped = frozenset(contract.dropped_columns)
         self.key = contract.primary_key
         # data → key tuple, in C: itemgetter returns a bare value for a one-column key.
         getter = operator.itemgetter(*self.key) if self.key else None
@@ -211,7 +225,14 @@ def internal(schema: Any, name: Any) -> bool:
 
 
 class Decoder:
-    def __init__(self, contracts: list[TableContract], contracts_dir: str = "schemas") -> None:
+    def __init__(
+        self,
+        contracts: list[TableContract],
+        contracts_dir: str = "schemas",
+        *,
+        nulls_present: bool = False,
+    ) -> None:
+        self.nulls_present = nulls_present  # DMS IncludeNullAndEmpty (see the module docstring)
         self.tables = {
             (c.schema, c.name): _Table(c, f"{contracts_dir}/{c.qualified}.avsc") for c in contracts
         }
@@ -250,12 +271,29 @@ class Decoder:
         if any(type(data.get(c)) is float for c in table.exact):
             msg = _exact(raw)
             data = msg["data"]
+        if (table.renamed or table.dropped) and not data.keys() <= table.columns:
+            data = _renamed(data, table.renamed, table.dropped)
+            before = msg.get("before-image")
+            if isinstance(before, dict):
+                before = _renamed(before, table.renamed, table.dropped)
+                msg = {**msg, "data": data, "before-image": before}
         if not data.keys() <= table.columns:
             extra = sorted(set(data) - table.columns)
             raise DeadLetter(
                 f"column(s) {', '.join(extra)} of {schema}.{name} are not in the contract "
                 f"(added at the source?): add them to {table.where}"
             )
+        if self.nulls_present and op != DELETE and len(data) < len(table.columns):
+            gone = table.columns - data.keys() - table.added
+            if op == UPDATE:
+                gone -= table.toast  # absent = unchanged TOAST
+            if gone:
+                raise DeadLetter(
+                    f"column(s) {', '.join(sorted(gone))} of {schema}.{name} absent from "
+                    f"{'an' if op[0] in 'aeiou' else 'a'} {op} record, which carries every "
+                    "column (IncludeNullAndEmpty): dropped or "
+                    f'renamed at the source? update {table.where} (README, "Schema changes")'
+                )
         try:
             key = table.key_of(data)
         except KeyError as e:
@@ -323,6 +361,11 @@ class Decoder:
                 f"control record's table-def is {_json_type(table_def)}, not an object"
             )
         source_columns = _names(table_def.get("columns"), "table-def columns")
+        if op == "add-column" and control.get("columns") is not None:
+            # The added columns themselves when the record names them (the local capture
+            # does): the table-def is the table at that moment, with columns a later change may
+            # have dropped or renamed, which would keep a redriven add-column dead for ever.
+            source_columns = _names(control.get("columns"), "columns")
         if (
             op in ("create-table", "add-column", "change-columns")
             and source_columns - table.columns
@@ -342,6 +385,18 @@ class Decoder:
         if op in ("rename-column", "rename-table", "column-type-change"):
             raise DeadLetter(f"{op} at the source for {schema}.{name}: update {table.where}")
         return ControlEvent(table.contract.qualified, op, seq, {})
+
+
+def _renamed(
+    values: dict[str, Any], renamed: dict[str, str], dropped: frozenset[str]
+) -> dict[str, Any]:
+    """`values` with old column names read as the new ones (never over a new name present)
+    and without the columns dropped since."""
+    return {
+        (renamed[k] if k in renamed and renamed[k] not in values else k): v
+        for k, v in values.items()
+        if k not in dropped
+    }
 
 
 def _keyless_old_row(

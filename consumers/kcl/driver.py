@@ -53,6 +53,7 @@ def processor_env(
         "CDC_DEAD_LETTER_BUCKET": settings.dead_letter_bucket,
         "CDC_REGION": region,
         "CDC_BINARY_ENCODING": settings.binary_encoding,
+        "CDC_NULLS_PRESENT": "1" if settings.nulls_present else "0",
     }
     if endpoint_url:
         env["CDC_AWS_ENDPOINT_URL"] = endpoint_url
@@ -87,6 +88,7 @@ class ShardView:
     batches: int = 0
     rows: Counter[str] = field(default_factory=Counter)
     dead_letters: int = 0
+    batched: int = 0  # with dead_letters: the processor's own received = batched + dead-lettered
     checkpoint: str | None = None
     last_delivered: str | None = None
     idle: bool = False
@@ -189,6 +191,7 @@ class ShardWorker(threading.Thread):
                 self.view.batches += 1
                 self.view.rows.update(flushed["rows"])
                 self.view.dead_letters = flushed["dead_lettered"]
+                self.view.batched = flushed["batched"]
                 self.driver.manifests.put(
                     manifest_key(self.shard, flushed["first"], flushed["last"])
                 )

@@ -259,7 +259,8 @@ def build(settings: Settings | None = None) -> RecordProcessor:
         prefix=os.environ.get("CDC_BATCH_PREFIX", ""), binary_encoding=s.binary_encoding,
     )  # fmt: skip
     return RecordProcessor(
-        Decoder(contracts, str(Path(s.contracts_dir))), writer, FlushPolicy.from_env(),
+        Decoder(contracts, str(Path(s.contracts_dir)), nulls_present=s.nulls_present),
+        writer, FlushPolicy.from_env(),
         fast=FastDecoder(contracts, enabled=s.fast_path),
     )  # fmt: skip
 

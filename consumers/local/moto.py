@@ -16,8 +16,13 @@ from consumers.errors import StackError
 from consumers.local.processes import alive, wait_gone
 
 
-def start(port: int, log: Path) -> int:
-    """Start moto on 127.0.0.1:port in its own session; returns its PID once it answers."""
+def start(port: int, log: Path, warehouse_dsn: str | None = None) -> int:
+    """Start moto on 127.0.0.1:port in its own session; returns its PID once it answers.
+    `warehouse_dsn` (the cluster's DSN without a database) is where the Redshift Data API
+    stand-in runs statements (load_standins.py)."""
+    env = {**os.environ, "MOTO_PORT": str(port)}  # where moto's Step Functions calls AWS APIs
+    if warehouse_dsn:
+        env["CDC_STANDIN_WAREHOUSE_DSN"] = warehouse_dsn
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # nosec B603  # fixed argv of known programs, no shell, no user text
@@ -34,6 +39,7 @@ def start(port: int, log: Path) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,4 +1,7 @@
-"""The local AWS endpoint: moto's own server, with two efficiency fixes to its Kinesis shards.
+"""The local AWS endpoint: moto's own server, with efficiency fixes to its Kinesis shards and
+answers, a fix to its routing after a split, and the stand-ins that let its Step Functions
+interpreter run the load state machine (load_standins.py: Lambda handlers in-process, the
+Redshift Data API against the local warehouse).
 
 moto's Shard.get_max_sequence_number builds `list(self.records.keys())` and is called for every
 record put, so PutRecords costs O(records already in the shard) per record: 60 ms for 500
@@ -185,6 +188,9 @@ def patch_kinesis() -> bool:
 def main() -> None:
     patch_kinesis()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from consumers.local import load_standins
+
+    load_standins.install()
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])

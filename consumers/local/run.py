@@ -15,6 +15,7 @@ import threading
 import time
 from types import FrameType
 
+from consumers.contracts.drift import DriftCheck
 from consumers.contracts.model import load_contracts
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
@@ -31,11 +32,12 @@ def run_pipeline(
     duration: float | None,
     keep_stack: bool,
     demo_rate: float | None = None,
+    loader: str = "local",
 ) -> int:
     started_stack = stack.load_state(settings) is None
     state = stack.up(settings)
     try:
-        return _run(settings, state, source_dsn, duration, demo_rate)
+        return _run(settings, state, source_dsn, duration, demo_rate, loader)
     finally:
         if started_stack and not keep_stack:
             stack.down(settings)
@@ -48,12 +50,13 @@ def _run(
     source_dsn: str | None,
     duration: float | None,
     demo_rate: float | None,
+    loader: str,
 ) -> int:
     contracts = load_contracts(settings.contracts_dir)
     source = source_dsn or state.dsn("source")
     if demo_rate is not None:
         print(f"demo rows seeded: {load_demo(source, contracts)}", flush=True)
-    pipeline = Pipeline(settings, state, contracts, source_dsn=source)
+    pipeline = Pipeline(settings, state, contracts, source_dsn=source, loader=loader)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -72,7 +75,11 @@ def _run(
         signal.signal(signal.SIGINT, previous)
         raise
     try:
-        print(f"pipeline running: source {source} → warehouse {state.dsn('warehouse')}", flush=True)
+        print(
+            f"pipeline running: source {source} → warehouse {state.dsn('warehouse')}"
+            + (" (loader: the Step Functions state machine in moto)" if loader != "local" else ""),
+            flush=True,
+        )
         writer = None
         if workload is not None and demo_rate is not None:
             writer = threading.Thread(
@@ -80,6 +87,7 @@ def _run(
             )
             writer.start()
         last_print = 0.0
+        drift = DriftCheck(source, contracts, settings.contracts_dir, settings.drift_check_seconds)
         while not stop.is_set():
             if duration is not None and time.monotonic() - start >= duration:
                 break
@@ -87,6 +95,7 @@ def _run(
                 break
             pipeline.check()
             now = time.monotonic()
+            drift.poll(now)
             if now - last_print >= (1 if tty else 10):
                 written = sum(workload.written.values()) if workload else None
                 text = pipeline.view(now - start, written)

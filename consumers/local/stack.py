@@ -141,7 +141,9 @@ def up(settings: Settings) -> StackState:
                 f"port {state.moto_port} of the moto server is taken by another process: free "
                 "it, or run `cdc local down` and set CDC_MOTO_PORT to a free port"
             )
-        state.moto_pid = moto.start(state.moto_port, settings.state_dir / "moto.log")
+        state.moto_pid = moto.start(
+            state.moto_port, settings.state_dir / "moto.log", state.dsn("").rstrip("/") + "/"
+        )
         _save(settings, state)
     create_aws_resources(state)
     return state

@@ -44,7 +44,12 @@ def _config(prefix: str = "") -> tuple[Any, planner.PlannerConfig]:
 
 
 def plan_loads(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Plan a round ({"run_id", "iteration", "prefix"}), or, called by a Map item with
+    {"render": {"table", "manifest_url"}}, return that table's statements ({"sqls": [...]})."""
     s3, cfg = _config(str(event.get("prefix", "")))
+    if "render" in event:
+        item = event["render"]
+        return {"sqls": planner.statements(cfg, item["table"], item["manifest_url"])}
     run_id = str(event.get("run_id") or getattr(context, "aws_request_id", "local"))
     result = planner.plan(s3, cfg, run_id, int(event.get("iteration", 0)))
     if not result["prefix"]:  # a replay's backlog is not the live warehouse's freshness

@@ -119,25 +119,16 @@ def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[s
         if shard_mark is None or int(m.last_sequence) > int(shard_mark):
             watermark[m.shard_id] = m.last_sequence
     tables = []
-    dialect = RedshiftDialect()
     for table in sorted(files):
-        contract = cfg.contracts.get(table)
-        if contract is None:
-            raise ValueError(f"manifest lists table {table}, which has no contract")
         key = f"{cfg.copy_prefix}/{run_id}/{iteration + 1}/{table}.json"
+        manifest_url = f"s3://{cfg.batch_bucket}/{key}"
+        statements(cfg, table, manifest_url)  # refuses a table without a contract, or over 40
         s3.put_object(
             Bucket=cfg.batch_bucket, Key=key, Body=orjson.dumps({"entries": files[table]}),
             ContentType="application/json",
         )  # fmt: skip
-        sqls = build_load(
-            dialect, contract, manifest_url=f"s3://{cfg.batch_bucket}/{key}",
-            iam_role=cfg.copy_role_arn, truncations=TruncationLog.of(cfg.contracts),
-        ).statements  # fmt: skip
-        if len(sqls) > MAX_BATCH_STATEMENTS:
-            raise ValueError(f"{table}'s load plan has {len(sqls)} statements, over 40")
-        tables.append(
-            {"table": table, "sqls": sqls, "files": len(files[table]), "batches": batches[table]}
-        )
+        tables.append({"table": table, "manifest_url": manifest_url, "prefix": cfg.prefix,
+                       "files": len(files[table]), "batches": batches[table]})  # fmt: skip
     return {
         "run_id": run_id,
         "prefix": cfg.prefix,
@@ -152,6 +143,21 @@ def plan(s3: Any, cfg: PlannerConfig, run_id: str, iteration: int = 0) -> dict[s
             max(((now - t).total_seconds() for _, t in pending), default=0.0), 3
         ),
     }
+
+
+def statements(cfg: PlannerConfig, table: str, manifest_url: str) -> list[str]:
+    """The table's load plan for Redshift, COPYing from `manifest_url`: what a Map item runs
+    (rendered per item, so no state carries every table's SQL: state_machine.py)."""
+    contract = cfg.contracts.get(table)
+    if contract is None:
+        raise ValueError(f"manifest lists table {table}, which has no contract")
+    sqls = build_load(
+        RedshiftDialect(), contract, manifest_url=manifest_url, iam_role=cfg.copy_role_arn,
+        truncations=TruncationLog.of(cfg.contracts),
+    ).statements  # fmt: skip
+    if len(sqls) > MAX_BATCH_STATEMENTS:
+        raise ValueError(f"{table}'s load plan has {len(sqls)} statements, over 40")
+    return sqls
 
 
 def commit(

@@ -5,14 +5,24 @@ it as is.
                      │yes
                      ▼
   LoadTables (Map, one item per table, MaxConcurrency tables at a time):
-      ExecuteBatch (redshiftdata:batchExecuteStatement: the table's plan, one transaction)
+      Render (Lambda: the table's load plan for Redshift)
+      ─▶ ExecuteBatch (redshiftdata:batchExecuteStatement: the table's plan, one transaction)
       ─▶ Wait ─▶ DescribeStatement ─▶ Finished? ─FINISHED─▶ Loaded {table, failed: false}
-                      ▲                   │ FAILED/ABORTED ─▶ StatementFailed ─┐
-                      └──── otherwise ────┘                                    ▼
-      any task's error after its retries (Catch) ─────────────────────▶ TableFailed
+                      ▲                   │ FAILED/ABORTED ─▶ StatementFailed/Aborted ─┐
+                      └──── otherwise ────┘                                            ▼
+      any task's error after its retries (Catch) ─────────────────────────────▶ TableFailed
       TableFailed {table, batches, failed: true, error} ─▶ NotifyTable (SNS) ─▶ Reported
   ─▶ Commit (Lambda: quarantine data failures, advance the watermark unless a table failed for
      another reason) ─▶ Again? ─▶ Wait ─▶ Plan   (until max_iterations)
+
+State size: a state's input and output are limited to 256 KiB (Step Functions quotas), so the
+SQL never travels through the top level: Plan returns each table's COPY manifest and batches,
+and each Map item renders its own table's statements (Render, the plan Lambda again, ~5-35 kB
+for the shipped contracts). With the SQL in Plan's output the 16 shipped tables took ~225 kB
+and the Map's output over the limit: States.DataLimitExceeded, found by running this
+definition in moto (`cdc run --loader stepfunctions`). For the same reason DescribeStatement's
+response (which repeats every statement's text) stays inside the item: its `Error` field is read
+only on FAILED, where the Data API sets it.
 
 Started with input {"prefix": "replays/<run>/"} it loads a replay's batches (`cdc replay
 --stage-only` prints that input) with a watermark of their own.
@@ -85,8 +95,23 @@ def definition(
     max_concurrency: int = 4,
 ) -> dict[str, Any]:
     load_table: dict[str, Any] = {
-        "StartAt": "ExecuteBatch",
+        "StartAt": "Render",
         "States": {
+            "Render": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": plan_function_arn,
+                    "Payload": {
+                        "render": {"table.$": "$.table", "manifest_url.$": "$.manifest_url"},
+                        "prefix.$": "$.prefix",
+                    },
+                },
+                "ResultSelector": {"sqls.$": "$.Payload.sqls"},
+                "ResultPath": "$.plan",
+                "Retry": _retry(LAMBDA_TRANSIENT, 2, 4),
+                "Next": "ExecuteBatch",
+            },
             "ExecuteBatch": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::aws-sdk:redshiftdata:batchExecuteStatement",
@@ -94,7 +119,7 @@ def definition(
                     "WorkgroupName": workgroup,
                     "Database": database,
                     **({"SecretArn": secret_arn} if secret_arn else {}),
-                    "Sqls.$": "$.sqls",
+                    "Sqls.$": "$.plan.sqls",
                     "StatementName.$": "$.table",
                 },
                 "ResultSelector": {"Id.$": "$.Id"},
@@ -111,7 +136,6 @@ def definition(
                 "Type": "Task",
                 "Resource": "arn:aws:states:::aws-sdk:redshiftdata:describeStatement",
                 "Parameters": {"Id.$": "$.statement.Id"},
-                "ResultSelector": {"Status.$": "$.Status", "Error.$": "States.JsonToString($)"},
                 "ResultPath": "$.status",
                 "Retry": _retry(DATA_API_TRANSIENT, 2, 6),
                 "Next": "StatementDone",
@@ -121,11 +145,14 @@ def definition(
                 "Choices": [
                     {"Variable": "$.status.Status", "StringEquals": "FINISHED", "Next": "Loaded"},
                     {
-                        "Or": [
-                            {"Variable": "$.status.Status", "StringEquals": "FAILED"},
-                            {"Variable": "$.status.Status", "StringEquals": "ABORTED"},
-                        ],
+                        "Variable": "$.status.Status",
+                        "StringEquals": "FAILED",
                         "Next": "StatementFailed",
+                    },
+                    {
+                        "Variable": "$.status.Status",
+                        "StringEquals": "ABORTED",
+                        "Next": "StatementAborted",
                     },
                 ],
                 "Default": "WaitForStatement",
@@ -133,6 +160,12 @@ def definition(
             "StatementFailed": {
                 "Type": "Pass",
                 "Parameters": {"Error": "LoadFailed", "Cause.$": "$.status.Error"},
+                "ResultPath": "$.error",
+                "Next": "TableFailed",
+            },
+            "StatementAborted": {
+                "Type": "Pass",
+                "Parameters": {"Error": "LoadAborted", "Cause": "the statement was cancelled"},
                 "ResultPath": "$.error",
                 "Next": "TableFailed",
             },
@@ -168,7 +201,7 @@ def definition(
         },
     }
     item_catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TableFailed"}]
-    for name in ("ExecuteBatch", "DescribeStatement"):
+    for name in ("Render", "ExecuteBatch", "DescribeStatement"):
         load_table["States"][name]["Catch"] = item_catch
     return {
         "Comment": "totes-cdc: load pending batches into Redshift (COPY + version-guarded MERGE)",

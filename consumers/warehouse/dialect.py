@@ -126,10 +126,10 @@ class PostgresDialect:
         return f"{q(c.warehouse_schema)}.{q(c.warehouse_table)}"
 
     def tombstones(self, c: TableContract) -> str:
-        return f'"cdc".{q(self._derived(c, "__deleted"))}'
+        return f'"cdc".{q(self.derived(c, "__deleted"))}'
 
     @staticmethod
-    def _derived(c: TableContract, suffix: str) -> str:
+    def derived(c: TableContract, suffix: str) -> str:
         return derived_name(f"{c.warehouse_schema}__{c.warehouse_table}", suffix)
 
     def column_type(self, col: Column) -> str:
@@ -150,6 +150,10 @@ class PostgresDialect:
 
     def clock(self) -> str:
         return "clock_timestamp()"
+
+    def longest_seconds(self, start: str, end: str) -> str:
+        """The longest `end - start` over the rows, in seconds (a float): `cdc status`."""
+        return f"CAST(extract(epoch FROM max({end} - {start})) AS float)"
 
     # ------------------------------------------------------------------ DDL
 
@@ -198,9 +202,9 @@ class PostgresDialect:
             # An index lives in its table's schema: its name need not hold the schema's.
             f"CREATE INDEX IF NOT EXISTS {q(derived_name(c.warehouse_table, '__cdc_hash'))} "
             f'ON {table} ("_cdc_hash")',
-            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__version'))} ON {x} "
+            f"CREATE INDEX IF NOT EXISTS {q(self.derived(c, '__deleted__version'))} ON {x} "
             '("_cdc_version")',
-            f"CREATE INDEX IF NOT EXISTS {q(self._derived(c, '__deleted__row'))} ON {x} "
+            f"CREATE INDEX IF NOT EXISTS {q(self.derived(c, '__deleted__row'))} ON {x} "
             '("_cdc_row")',
         ]
 
@@ -262,6 +266,14 @@ class PostgresDialect:
             out.append(f"GRANT USAGE ON SCHEMA {q(schema)} TO {analyst}")
         for c in contracts:
             cols = [*analyst_columns(c), *ANALYST_META]
+            # Column grants add up across bootstraps: a column classified PII after it was
+            # granted (a pending column, issue 18, or a reclassification) is revoked by name.
+            pii = [col.warehouse_name for col in c.columns if col.pii]
+            if pii:
+                out.append(
+                    f"REVOKE SELECT ({', '.join(q(n) for n in pii)}) ON {self.table(c)} "  # nosec B608  # identifiers from validated contracts, quoted by q()
+                    f"FROM {analyst}"
+                )
             out.append(
                 f"GRANT SELECT ({', '.join(q(n) for n in cols)}) ON {self.table(c)} TO {analyst}"
             )
@@ -404,6 +416,13 @@ class RedshiftDialect(PostgresDialect):
 
     def clock(self) -> str:
         return "GETDATE()"  # the current statement's start
+
+    def longest_seconds(self, start: str, end: str) -> str:
+        # DATEDIFF takes TIMESTAMP (Redshift "DATEDIFF function"), not TIMESTAMPTZ.
+        return (
+            f"max(DATEDIFF(microsecond, CAST({start} AS timestamp), CAST({end} AS timestamp)))"
+            " / 1000000.0"
+        )
 
     def create_stage(self, c: TableContract) -> str:
         body = ", ".join(f"{q(n)} {t}" for n, t in self.stage_columns(c))

@@ -41,6 +41,7 @@ from consumers.contracts.model import TableContract
 from consumers.db import connect
 from consumers.sink.writer import MANIFEST_PREFIX, BatchManifest
 from consumers.warehouse.dialect import LEDGER, QUARANTINE, PostgresDialect, q
+from consumers.warehouse.evolve import evolve_local
 from consumers.warehouse.failures import LoadFailure, Outcome, classify_postgres
 from consumers.warehouse.plan import COPY_STEP, build_load
 from consumers.warehouse.truncate import TruncationLog
@@ -169,8 +170,14 @@ class LocalWarehouse:
             # bootstraps of one database take turns; the session's end releases the lock.
             conn.execute("SELECT pg_advisory_lock(%s)", (BOOTSTRAP_LOCK,))
             targets = list(self.contracts.values())
-            for statement in self.dialect.bootstrap(targets, access=self.into_schema is None):
+            for statement in self.dialect.bootstrap(targets, access=False):
                 conn.execute(statement.encode())
+            # Tables follow their contracts (new, renamed, widened columns) before any grant
+            # names a column (warehouse/evolve.py).
+            evolve_local(conn, self.dialect, targets)
+            if self.into_schema is None:
+                for statement in self.dialect.analyst_access(targets):
+                    conn.execute(statement.encode())
 
     def _fetch(self, key: str) -> None:
         if key not in self.manifests:

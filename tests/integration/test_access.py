@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from consumers.errors import CdcError
+from consumers.warehouse.dialect import PostgresDialect
 from consumers.warehouse.local import LocalWarehouse
 
 pytestmark = pytest.mark.integration
@@ -140,3 +142,73 @@ def test_analyst_views_hide_soft_deleted_rows(warehouse, contracts):
     with as_user(dsn, analyst) as conn:
         rows = conn.execute(f'SELECT "{key}" FROM "analyst"."{soft.name}"'.encode()).fetchall()
     assert rows == [(1,)]
+
+
+def test_a_column_classified_later_joins_the_analyst_view_wherever_it_sits(warehouse, contracts):
+    """A column withheld until classified (issue 18) may sit anywhere in the table; once the
+    contract says it is not PII, a second bootstrap shows it in the analyst view (PostgreSQL's
+    CREATE OR REPLACE VIEW can only append columns: the view is dropped and recreated)."""
+    import dataclasses
+
+    dsn, analyst, _ = warehouse
+    staff = next(c for c in contracts if c.name == "staff")
+    first = [col.name for col in staff.columns].index("first_name")
+    assert 0 < first < len(staff.columns) - 1  # in the middle: not an append
+    columns = [
+        dataclasses.replace(col, pii=False) if col.name == "first_name" else col
+        for col in staff.columns
+    ]
+    classified = dataclasses.replace(staff, columns=columns)
+    others = [c for c in contracts if c.name != "staff"]
+    LocalWarehouse(dsn, [*others, classified], None, "").bootstrap()
+    with as_user(dsn, analyst) as conn:
+        cur = conn.execute("SELECT * FROM analyst.staff")
+        assert [d.name for d in cur.description] == [
+            "staff_id", "first_name", "department_id", "created_at", "last_updated",
+        ]  # fmt: skip
+        assert cur.fetchone()[:3] == (1, "Ana", 2)
+        assert conn.execute("SELECT first_name FROM public.staff").fetchone() == ("Ana",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT email_address FROM public.staff")
+    # And back: classified PII again, the column leaves the view.
+    LocalWarehouse(dsn, contracts, None, "").bootstrap()
+    with as_user(dsn, analyst) as conn:
+        cur = conn.execute("SELECT * FROM analyst.staff")
+        assert "first_name" not in [d.name for d in cur.description]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT first_name FROM public.staff")
+
+
+def test_the_remote_evolution_reads_a_bootstrapped_warehouse_as_up_to_date(warehouse, contracts):
+    """evolve_remote (cdc warehouse bootstrap --warehouse redshift://...) over a real connection
+    through the DB-API seam: information_schema's spelling of every type the Redshift dialect
+    uses reads back as the contract's, so a bootstrapped warehouse needs no statement."""
+    from consumers.warehouse.evolve import evolve_remote
+    from consumers.warehouse.target import connect, parse_warehouse
+
+    dsn, _, _ = warehouse
+    keyed = [c for c in contracts if not c.name.startswith("type_zoo")]
+    with connect(parse_warehouse(dsn)) as db:
+        assert evolve_remote(db, PostgresDialect(), keyed) == []
+        narrow = 'ALTER TABLE "public"."staff" ALTER COLUMN "department_id" TYPE smallint'
+        views = ['"analyst"."staff"', '"analytics"."dim_staff"', '"analyst"."dim_staff"']
+        db.run([*(f"DROP VIEW {v}" for v in views), narrow])
+        out = evolve_remote(db, PostgresDialect(), keyed)
+        widen = 'ALTER TABLE "public"."staff" ALTER COLUMN "department_id" TYPE integer'
+        assert widen in out, out
+        db.run([*out, *PostgresDialect().analyst_access(keyed)])
+        assert evolve_remote(db, PostgresDialect(), keyed) == []
+        # A view of the user's over the column: the warehouse refuses, one line, nothing applied.
+        db.run([
+            'DROP VIEW "analyst"."staff"', 'DROP VIEW "analytics"."dim_staff"',
+            'DROP VIEW "analyst"."dim_staff"', narrow,
+            'CREATE VIEW "public"."mine" AS SELECT "department_id" FROM "public"."staff"',
+        ])  # fmt: skip
+        out = evolve_remote(db, PostgresDialect(), keyed)
+        with pytest.raises(CdcError, match=r"^the warehouse refused .*view") as refused:
+            db.run(out)
+        assert "\n" not in str(refused.value)
+        assert db.rows(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'staff' "
+            "AND column_name = 'department_id'"
+        ) == [("smallint",)]

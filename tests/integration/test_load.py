@@ -15,11 +15,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
 from consumers.demo.load import load_demo
 from consumers.demo.workload import Workload
+from consumers.orchestration import planner
 from consumers.pipeline import Pipeline
 from consumers.settings import Settings
 from consumers.warehouse.local import LocalWarehouse
@@ -56,7 +58,7 @@ class Run:
 
 
 def _new_pipeline(
-    local_stack, stack_settings, contracts
+    local_stack, stack_settings, contracts, loader: str = "local"
 ) -> tuple[str, str, str, Settings, Pipeline]:
     """A seeded source database, an empty warehouse, a stream and a bucket of the test's own,
     and a pipeline over them (not started)."""
@@ -74,6 +76,7 @@ def _new_pipeline(
     pipeline = Pipeline(
         settings, state, contracts, source_dsn=local_stack.dsn(src),
         warehouse_dsn=local_stack.dsn(wh), application=f"app-{uuid.uuid4().hex[:8]}",
+        loader=loader,
     )  # fmt: skip
     pipeline.capture.cfg.slot = f"slot_{src}"  # slot names are per cluster: one per database
     return src, wh, stream, settings, pipeline
@@ -83,7 +86,19 @@ def _new_pipeline(
 def pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
     """A random workload over all totesys and type_zoo tables through the real pipeline, with a
     TRUNCATE of a hard-delete and of a soft-delete table in the middle (the truncate log)."""
-    src, wh, stream, settings, pipeline = _new_pipeline(local_stack, stack_settings, contracts)
+    yield from _pipeline_run(local_stack, stack_settings, contracts, "local")
+
+
+@pytest.fixture(scope="module")
+def sfn_pipeline_run(local_stack, stack_settings, contracts) -> Iterator[Run]:
+    """The same, loaded by the deployed state machine running in moto (--loader stepfunctions)."""
+    yield from _pipeline_run(local_stack, stack_settings, contracts, "stepfunctions")
+
+
+def _pipeline_run(local_stack, stack_settings, contracts, loader: str) -> Iterator[Run]:
+    src, wh, stream, settings, pipeline = _new_pipeline(
+        local_stack, stack_settings, contracts, loader
+    )
     source, application = local_stack.dsn(src), pipeline.driver.config.application
     seed = random.randrange(1 << 30)
     print(f"workload seed: {seed} (reproduce with Workload(source, seed={seed}))")
@@ -129,21 +144,103 @@ def empty_warehouse(local_stack) -> Iterator[str]:
     _drop(local_stack, name)
 
 
-def test_random_workload_end_to_end_verifies(pipeline_run, contracts):
+@pytest.mark.parametrize("run", ["pipeline_run", "sfn_pipeline_run"])
+def test_random_workload_end_to_end_verifies(run, request, contracts):
+    """The live pipeline, with either loader: the in-process one or the state machine."""
+    pipeline_run = request.getfixturevalue(run)
     diffs = verify(pipeline_run.source, pipeline_run.warehouse, contracts)
     assert all(d.ok for d in diffs), [d for d in diffs if not d.ok]
     assert sum(d.source_rows for d in diffs) > 1000
+    with psycopg.connect(pipeline_run.warehouse) as conn:  # Redshift's SQL, applied
+        loaded = conn.execute("SELECT count(*) FROM cdc.load_ledger").fetchone()
+    assert loaded and loaded[0] >= len(contracts)
 
 
-def test_loading_the_same_manifests_twice_changes_nothing(pipeline_run, contracts, local_stack):
+# ------------------------------------------------------------------ one test, two loaders
+#
+# The fidelity tests below run for both loaders: "local" (LocalWarehouse, the PostgreSQL load
+# plans in this process) and "stepfunctions" (the deployed state machine executed by moto: the
+# plan Lambda renders the Redshift plans, the Data API stand-in runs them against the
+# warehouse). The state machine loads what is past its watermark; each test stages the batches
+# it wants loaded as manifests under a prefix of its own (as a replay does), so a watermark and
+# an order of its own.
+
+
+class SfnLoads:
+    """Loads through the state machine, into `warehouse`, of manifests staged under prefixes."""
+
+    def __init__(self, local_stack, stack_settings, contracts, bucket: str, warehouse: str):
+        from consumers.local.stepfunctions import StepFunctionsLoader
+
+        self.s3 = local_stack.client("s3")
+        self.clients = local_stack.client
+        self.bucket = bucket
+        self.loader = StepFunctionsLoader(
+            warehouse, contracts, local_stack.client, bucket,
+            endpoint_url=local_stack.aws_endpoint_url, region=local_stack.region,
+            contracts_dir=str(stack_settings.contracts_dir.resolve()),
+        )  # fmt: skip
+        self.loader.bootstrap()
+
+    def manifests(self) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix="manifests/"
+        )
+        return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+    def stage(self, keys: list[str], copies: int = 1) -> str:
+        """`keys` (manifests) under a new prefix; `copies` > 1 lists each again under another
+        name, so one load stages the same batch several times."""
+        prefix = f"t-{uuid.uuid4().hex[:10]}/"
+        for key in keys:
+            _, shard, span = key.split("/")
+            for n in range(copies):
+                name = span if n == 0 else span.replace(".json", f"-copy{n}.json")
+                self.s3.copy_object(
+                    Bucket=self.bucket, CopySource={"Bucket": self.bucket, "Key": key},
+                    Key=f"{prefix}manifests/{shard}/{name}",
+                )  # fmt: skip
+        return prefix
+
+    def subscribe(self) -> Any:
+        """An SQS queue on the failure topic; returns a function reading its messages."""
+        sqs, sns = self.clients("sqs"), self.clients("sns")
+        queue = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=self.loader.topic_arn, Protocol="sqs",
+                      Endpoint=arn["Attributes"]["QueueArn"])  # fmt: skip
+
+        def messages() -> list[dict[str, Any]]:
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            return [orjson.loads(orjson.loads(m["Body"])["Message"]) for m in got]
+
+        return messages
+
+    def load(self, prefix: str) -> None:
+        self.loader.drain(300, prefix)
+        assert not self.loader.failures, self.loader.failures
+        assert not self.loader.pending(prefix)
+
+
+@pytest.mark.parametrize("loader", ["local", "stepfunctions"])
+def test_loading_the_same_manifests_twice_changes_nothing(
+    pipeline_run, contracts, local_stack, stack_settings, loader
+):
     before = snapshot(pipeline_run.warehouse, contracts)
     wh = LocalWarehouse(
         pipeline_run.warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket
     )
     with psycopg.connect(pipeline_run.warehouse) as conn:
         ledger = conn.execute("SELECT count(*) FROM cdc.load_ledger").fetchone()
-    for table, files in _all_files(wh).items():
-        wh.load_table(table, files)  # everything again, explicitly
+    if loader == "local":
+        for table, files in _all_files(wh).items():
+            wh.load_table(table, files)  # everything again, explicitly
+    else:  # every manifest again, through the state machine (Redshift's plans)
+        sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket,
+                       pipeline_run.warehouse)  # fmt: skip
+        sfn.load(sfn.stage(sfn.manifests()))
+        assert len(sfn.loader.executions) == 1
+        assert orjson.loads(sfn.loader.executions[0]["output"])["pending"]
     assert snapshot(pipeline_run.warehouse, contracts) == before
     with psycopg.connect(pipeline_run.warehouse) as conn:
         assert conn.execute("SELECT count(*) FROM cdc.load_ledger").fetchone() == ledger
@@ -157,12 +254,20 @@ def _all_files(wh: LocalWarehouse) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+@pytest.mark.parametrize("loader", ["local", "stepfunctions"])
 def test_replay_from_scratch_reaches_the_same_state(
-    pipeline_run, contracts, local_stack, empty_warehouse
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse, loader
 ):
-    wh = LocalWarehouse(empty_warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket)
-    wh.bootstrap()
-    assert wh.run_once()
+    if loader == "local":
+        wh = LocalWarehouse(
+            empty_warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket
+        )
+        wh.bootstrap()
+        assert wh.run_once()
+    else:
+        sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket,
+                       empty_warehouse)  # fmt: skip
+        sfn.load(sfn.stage(sfn.manifests()))
     assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
     assert _values(empty_warehouse, contracts) == _values(pipeline_run.warehouse, contracts)
 
@@ -172,20 +277,32 @@ def _values(dsn, contracts):
     return {t: [r[:-3] + r[-2:] for r in rows] for t, rows in snapshot(dsn, contracts).items()}
 
 
+@pytest.mark.parametrize("loader", ["local", "stepfunctions"])
 def test_shuffled_and_duplicated_batches_reach_the_same_state(
-    pipeline_run, contracts, local_stack, empty_warehouse
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse, loader
 ):
     """Batches in any order (within a shard too), some applied twice, several per load."""
     wh = LocalWarehouse(empty_warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket)
     wh.bootstrap()
     rng = random.Random(42)
-    for table, files in _all_files(wh).items():
-        order = rng.sample(files, k=len(files))
-        order += rng.sample(order, k=max(1, len(order) // 3))  # duplicates, applied again later
+    if loader == "local":
+        for table, files in _all_files(wh).items():
+            order = rng.sample(files, k=len(files))
+            order += rng.sample(order, k=max(1, len(order) // 3))  # duplicates, applied later
+            while order:
+                n = rng.randint(1, 4)
+                chunk, order = order[:n], order[n:]
+                wh.load_table(table, chunk + chunk[:1])  # and duplicated within one load
+    else:  # whole batches (every table of a manifest) per execution, in chunks of up to 6
+        sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket,
+                       empty_warehouse)  # fmt: skip
+        keys = sfn.manifests()
+        order = rng.sample(keys, k=len(keys))
+        order += rng.sample(order, k=max(1, len(order) // 3))
         while order:
-            n = rng.randint(1, 4)
+            n = rng.randint(3, 6)
             chunk, order = order[:n], order[n:]
-            wh.load_table(table, chunk + chunk[:1])  # and duplicated within one load
+            sfn.load(sfn.stage(chunk, copies=2))  # each twice within one load, too
     assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
     assert _values(empty_warehouse, contracts) == _values(pipeline_run.warehouse, contracts)
 
@@ -208,6 +325,45 @@ def test_kill_9_of_the_loader_mid_load_then_restart(
             "GROUP BY 1, 2 HAVING count(*) > 1) d"
         ).fetchone()
     assert dups == 0
+
+
+def test_state_machine_load_killed_mid_transaction_then_next_execution(
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse
+):
+    """The stepfunctions side of the kill -9 test: a load's warehouse session dies after its
+    MERGE, before its ledger insert (held there by a lock on the ledger, then terminated).
+    DescribeStatement reports FAILED, the item fails, SNS is told, the watermark holds; the next
+    execution applies everything once."""
+    sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket, empty_warehouse)
+    prefix = sfn.stage(sfn.manifests())
+    cfg = sfn.loader._planner_config(prefix)
+    with psycopg.connect(empty_warehouse) as holder:
+        holder.execute("LOCK TABLE cdc.load_ledger IN EXCLUSIVE MODE")  # loads wait at the ledger
+        done: list[dict[str, Any]] = []
+        runner = threading.Thread(target=lambda: done.append(sfn.loader.execute(prefix)))
+        runner.start()
+        with psycopg.connect(empty_warehouse, autocommit=True) as admin:
+            deadline = time.monotonic() + 120
+            victims: list[Any] = []
+            while not victims and time.monotonic() < deadline:
+                victims = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL "
+                    'AND query LIKE \'INSERT INTO "cdc"."load_ledger"%%\''
+                ).fetchall()
+                time.sleep(0.1)
+            assert victims, "no load reached its ledger insert"
+            admin.execute("SELECT pg_terminate_backend(%s)", victims[0])
+        holder.rollback()  # the other loads go on
+        runner.join(300)
+    (execution,) = done
+    assert execution["status"] == "SUCCEEDED"  # one table failing never fails the execution
+    results = orjson.loads(execution["output"])["results"]
+    failed = [r for r in results if r["failed"]]
+    assert len(failed) == 1 and "terminating connection" in failed[0]["error"]["Cause"]
+    assert planner.read_watermark(sfn.s3, cfg) == {}  # held: not every table loaded
+    sfn.load(prefix)
+    _applied_once_and_verified(sfn.loader.local, pipeline_run, contracts)
 
 
 def test_concurrent_loaders_never_apply_a_batch_twice(
@@ -235,22 +391,100 @@ def test_concurrent_loaders_never_apply_a_batch_twice(
     assert not errors, errors
     staged = sum(len(w.loads) for w in loaders)
     assert staged >= 12
-    # every (batch, table) the manifests name was applied exactly once, by one of them
-    expected = {(b, t) for t, files in _all_files(loaders[0]).items() for b, _ in files}
-    with psycopg.connect(empty_warehouse) as conn:
+    _applied_once_and_verified(loaders[0], pipeline_run, contracts)
+
+
+def _applied_once_and_verified(wh: LocalWarehouse, pipeline_run: Run, contracts) -> None:
+    """Every (batch, table) the manifests name was applied exactly once; source = warehouse."""
+    expected = {(b, t) for t, files in _all_files(wh).items() for b, _ in files}
+    with psycopg.connect(wh.dsn) as conn:
         ledger = conn.execute("SELECT batch_id, table_name FROM cdc.load_ledger").fetchall()
     assert len(ledger) == len(set(ledger)) == len(expected)
     assert {(b, t) for b, t in ledger} == expected
+    assert all(d.ok for d in verify(pipeline_run.source, wh.dsn, contracts))
+
+
+def test_concurrent_state_machine_executions_never_apply_a_batch_twice(
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse
+):
+    """Two executions at once plan the same batches (one watermark); the plans' LOCK makes
+    their loads of a table take turns and the ledger makes the second apply nothing."""
+    sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket, empty_warehouse)
+    prefix = sfn.stage(sfn.manifests())
+    done: list[dict[str, Any]] = []
+    runners = [
+        threading.Thread(target=lambda: done.append(sfn.loader.execute(prefix))) for _ in range(2)
+    ]
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join(300)
+    assert [d["status"] for d in done] == ["SUCCEEDED", "SUCCEEDED"]
+    for d in done:
+        assert not [r for r in orjson.loads(d["output"])["results"] if r["failed"]]
+    _applied_once_and_verified(sfn.loader.local, pipeline_run, contracts)
+
+
+def test_a_failing_statement_fails_its_table_notifies_and_holds_the_watermark(
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse
+):
+    """A table whose statement fails (here: it was renamed away) is a FAILED statement, a
+    failed Map item, an SNS message with the table and the error, and a watermark that does
+    not move; the other tables load. Fixed, the next execution loads it."""
+    sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket, empty_warehouse)
+    alerts = sfn.subscribe()
+    prefix = sfn.stage(sfn.manifests())
+    cfg = sfn.loader._planner_config(prefix)
+    with psycopg.connect(empty_warehouse, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.currency RENAME TO currency_away")
+    execution = sfn.loader.execute(prefix)
+    results = orjson.loads(execution["output"])["results"]
+    # the truncate log's plan locks every table it may truncate, currency among them
+    failed = {r["table"]: r for r in results if r["failed"]}
+    assert set(failed) == {"public.currency", "cdc_meta.truncations"}
+    for item in failed.values():
+        assert item["batches"] and item["error"]["Error"] == "LoadFailed"
+        assert 'relation "public.currency" does not exist' in item["error"]["Cause"]
+        assert "SQLSTATE 42P01" in item["error"]["Cause"]
+    told = alerts()
+    assert sorted(m["table"] for m in told) == sorted(failed)
+    assert all(m["failed"] is True and "42P01" in m["error"]["Cause"] for m in told)
+    assert planner.read_watermark(sfn.s3, cfg) == {}  # held
+    assert not planner._records(sfn.s3, cfg, planner.QUARANTINE)  # not the data's fault
+    # the others loaded (but for the two tables the workload truncated: their markers wait)
+    waiting = {*failed, "public.payment_type", "public.type_zoo"}
+    others = [c for c in contracts if c.qualified not in waiting]
+    assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, others))
+    with psycopg.connect(empty_warehouse, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.currency_away RENAME TO currency")
+    sfn.load(prefix)
+    assert planner.read_watermark(sfn.s3, cfg)  # advanced
     assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
+
+
+def test_a_failing_plan_fails_the_execution_and_notifies(
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse
+):
+    """Outside a table (the plan Lambda raises: a manifest names a table without a contract),
+    the execution fails and the alert topic is told."""
+    sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket, empty_warehouse)
+    alerts = sfn.subscribe()
+    key = sfn.manifests()[0]
+    body = orjson.loads(sfn.s3.get_object(Bucket=pipeline_run.bucket, Key=key)["Body"].read())
+    body["files"][0]["table"] = "public.nowhere"
+    prefix = f"t-{uuid.uuid4().hex[:10]}/"
+    sfn.s3.put_object(Bucket=pipeline_run.bucket, Key=prefix + key, Body=orjson.dumps(body))
+    execution = sfn.loader.execute(prefix)
+    assert execution["status"] == "FAILED"
+    (message,) = alerts()
+    assert "public.nowhere" in str(message)
 
 
 def test_planner_renders_copy_manifests_and_plans_then_commits(
     pipeline_run, contracts, local_stack, monkeypatch, capsys
 ):
-    import orjson
     import sqlglot
 
-    from consumers.orchestration import planner
     from consumers.orchestration.state_machine import definition
 
     s3 = local_stack.client("s3")
@@ -261,14 +495,17 @@ def test_planner_renders_copy_manifests_and_plans_then_commits(
     )
     first = planner.plan(s3, cfg, "run-1")
     assert first["pending"] and len(first["tables"]) == len(contracts)
+    assert len(orjson.dumps(first)) < 64 * 1024  # no SQL: a state's data is at most 256 KiB
     for t in first["tables"]:
-        assert len(t["sqls"]) <= planner.MAX_BATCH_STATEMENTS
-        copy = next(sql for sql in t["sqls"] if sql.startswith('COPY "stage"'))
+        sqls = planner.statements(cfg, t["table"], t["manifest_url"])  # what its item runs
+        assert len(sqls) <= planner.MAX_BATCH_STATEMENTS
+        copy = next(sql for sql in sqls if sql.startswith('COPY "stage"'))
         url = copy.split("'")[1]
+        assert url == t["manifest_url"]
         body = s3.get_object(Bucket=pipeline_run.bucket, Key=url.split("/", 3)[3])["Body"].read()
         entries = orjson.loads(body)["entries"]
         assert len(entries) == t["files"] and all(e["meta"]["content_length"] > 0 for e in entries)
-        for sql in t["sqls"]:
+        for sql in sqls:
             if not sql.startswith("LOCK"):
                 sqlglot.parse_one(sql, read="redshift")
     assert first["oldest_pending_seconds"] > 0
@@ -417,12 +654,12 @@ def test_status_reports_tables_shards_and_dead_letters(pipeline_run, contracts, 
 def _replay(pipeline_run, local_stack, contracts, **kwargs):
     from consumers.replay import replay
 
+    kwargs.setdefault("warehouse_dsn", pipeline_run.warehouse)
     return replay(
         pipeline_run.settings, kinesis=local_stack.client("kinesis"),
         dynamodb=local_stack.client("dynamodb"), s3=local_stack.client("s3"),
         stream=pipeline_run.stream, endpoint_url=local_stack.aws_endpoint_url,
-        region=local_stack.region, warehouse_dsn=pipeline_run.warehouse, contracts=contracts,
-        **kwargs,
+        region=local_stack.region, contracts=contracts, **kwargs,
     )  # fmt: skip
 
 
@@ -430,7 +667,6 @@ def test_replay_from_the_start_into_a_new_schema_verifies(pipeline_run, contract
     result = _replay(pipeline_run, local_stack, contracts, start=None, into_schema="rebuilt")
     assert result.records > 1000 and result.loads == len(contracts)
     # On AWS the state machine loads a replay's batches: the planner finds them by prefix.
-    from consumers.orchestration import planner
 
     cfg = planner.PlannerConfig(
         batch_bucket=pipeline_run.bucket, copy_role_arn="arn:aws:iam::123456789012:role/copy",
@@ -444,6 +680,21 @@ def test_replay_from_the_start_into_a_new_schema_verifies(pipeline_run, contract
     with psycopg.connect(pipeline_run.warehouse) as conn:  # the analyst views still read public
         (definition,) = conn.execute("SELECT pg_get_viewdef('analyst.staff')").fetchone()
     assert "rebuilt" not in definition
+
+
+def test_replay_staged_then_loaded_by_the_state_machine_verifies(
+    pipeline_run, contracts, local_stack, stack_settings, empty_warehouse
+):
+    """The AWS replay: `cdc replay --stage-only` re-reads the stream into replays/<run>/, and
+    an execution started with {"prefix": ...} loads those batches (here into an empty
+    warehouse) with a watermark of their own."""
+    result = _replay(pipeline_run, local_stack, contracts, start=None, warehouse_dsn=None)
+    assert result.records > 1000 and result.prefix.startswith("replays/")
+    sfn = SfnLoads(local_stack, stack_settings, contracts, pipeline_run.bucket, empty_warehouse)
+    sfn.load(result.prefix)
+    assert planner.read_watermark(sfn.s3, sfn.loader._planner_config(result.prefix))
+    diffs = verify(pipeline_run.source, empty_warehouse, contracts)
+    assert all(d.ok for d in diffs), [d for d in diffs if not d.ok]
 
 
 def test_replay_from_a_time_into_the_live_tables_changes_nothing(
@@ -570,8 +821,9 @@ def test_drain_waits_for_consumers_that_have_not_polled_since_the_last_put(
     _drop(local_stack, wh)
 
 
+@pytest.mark.parametrize("loader", ["local", "stepfunctions"])
 def test_untouched_toast_update_loaded_before_the_full_load_row(
-    contracts, local_stack, empty_warehouse
+    contracts, local_stack, stack_settings, empty_warehouse, loader
 ):
     """The worst order: an update that left a TOASTed value untouched is loaded before the
     full-load row (version 0) that carries the value."""
@@ -600,8 +852,15 @@ def test_untouched_toast_update_loaded_before_the_full_load_row(
         manifests.append(writer.write("shardId-000000000000", batch, "rows"))
     wh = LocalWarehouse(empty_warehouse, contracts, s3, bucket)
     wh.bootstrap()
-    for m in reversed(manifests):  # the update first, then the full-load row
-        wh.load_table("public.type_zoo", [(m.batch_id, f.key) for f in m.files])
+    if loader == "local":
+        for m in reversed(manifests):  # the update first, then the full-load row
+            wh.load_table("public.type_zoo", [(m.batch_id, f.key) for f in m.files])
+    else:  # one execution each, the update's first
+        sfn = SfnLoads(local_stack, stack_settings, contracts, bucket, empty_warehouse)
+        for m in reversed(manifests):
+            sfn.load(
+                sfn.stage([f"manifests/{m.shard_id}/{m.first_sequence}-{m.last_sequence}.json"])
+            )
     with psycopg.connect(empty_warehouse) as conn:
         row = conn.execute("SELECT c_text = %s, c_int FROM public.type_zoo WHERE id = 1", (big,))
         assert row.fetchone() == (True, 2)

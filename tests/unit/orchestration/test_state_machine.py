@@ -19,22 +19,41 @@ def _states():
 def test_one_batch_execute_statement_per_table_with_a_polling_loop():
     d, top, inner = _states()
     assert d["StartAt"] == "Plan" and top["LoadTables"]["ItemsPath"] == "$.tables"
+    assert inner["Render"]["Next"] == "ExecuteBatch"
     batch = inner["ExecuteBatch"]
     assert batch["Resource"].endswith("redshiftdata:batchExecuteStatement")
-    assert batch["Parameters"]["Sqls.$"] == "$.sqls"
+    assert batch["Parameters"]["Sqls.$"] == "$.plan.sqls"
     assert inner["WaitForStatement"]["Next"] == "DescribeStatement"
     choices = inner["StatementDone"]
     assert choices["Default"] == "WaitForStatement"
     assert choices["Choices"][0]["Next"] == "Loaded"
     assert choices["Choices"][1]["Next"] == "StatementFailed"
+    assert choices["Choices"][2]["Next"] == "StatementAborted"
+
+
+def test_no_state_carries_every_tables_sql():
+    """A state's input and output are limited to 256 KiB: Plan returns no SQL, each item
+    renders its own table's, and no item's result carries it."""
+    _, _, inner = _states()
+    render = inner["Render"]
+    assert render["Parameters"]["FunctionName"] == ARGS["plan_function_arn"]
+    assert render["Parameters"]["Payload"]["render"] == {
+        "table.$": "$.table", "manifest_url.$": "$.manifest_url"
+    }  # fmt: skip
+    assert render["ResultSelector"] == {"sqls.$": "$.Payload.sqls"}
+    assert "ResultSelector" not in inner["DescribeStatement"]  # Error only read on FAILED
+    assert inner["StatementFailed"]["Parameters"]["Cause.$"] == "$.status.Error"
+    for name in ("TableFailed", "Loaded"):
+        assert not any("sql" in str(v) or "status" in str(v)
+                       for v in inner[name]["Parameters"].values())  # fmt: skip
 
 
 def test_one_table_failing_never_fails_the_execution():
     _, top, inner = _states()
-    for state in (inner["ExecuteBatch"], inner["DescribeStatement"]):
+    for state in (inner["Render"], inner["ExecuteBatch"], inner["DescribeStatement"]):
         (catch,) = state["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "TableFailed"
-    assert inner["StatementFailed"]["Next"] == "TableFailed"
+    assert inner["StatementFailed"]["Next"] == inner["StatementAborted"]["Next"] == "TableFailed"
     assert not [n for n, s in inner.items() if s["Type"] == "Fail"]  # no item ends in Fail
     failed = inner["TableFailed"]
     assert failed["Parameters"]["failed"] is True and failed["Next"] == "NotifyTable"

@@ -16,5 +16,6 @@ CREATE TABLE IF NOT EXISTS "sport"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxx
   PRIMARY KEY ("playerid", "year")
 );
 CREATE TABLE IF NOT EXISTS "cdc"."sport__spieler größe xxxxxxxxxxxxxxxxxxxxxx_d184e42a__deleted" ("playerid" varchar(9) NOT NULL, "year" smallint NOT NULL, "_cdc_version" numeric(38,0) NOT NULL);
+REVOKE SELECT ("größe") ON "sport"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" FROM "cdc_analyst";
 GRANT SELECT ("playerid", "year", "order", "year of birth", "say ""hi""", "price (€)", "_cdc_version", "_cdc_op", "_cdc_commit_ts", "_cdc_loaded_at", "_cdc_deleted") ON "sport"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" TO "cdc_analyst";
 CREATE OR REPLACE VIEW "analyst"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" AS SELECT "playerid", "year", "order", "year of birth", "say ""hi""", "price (€)" FROM "sport"."spieler größe xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" WHERE NOT "_cdc_deleted";
