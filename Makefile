@@ -76,6 +76,7 @@ bench: venv
 	$(VENV)/bin/python -m bench.consumer
 	$(VENV)/bin/python -m bench.load
 	$(VENV)/bin/python -m bench.freshness
+	$(VENV)/bin/python -m bench.throughput
 
 ## make fuzz [FUZZ_SECONDS=300]: the C decoder under libFuzzer (atheris), built with ASan + UBSan
 ## in build/fuzz/, every input compared with the reference decoder (fuzz/dmsjson.py). Not part of

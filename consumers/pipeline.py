@@ -279,7 +279,9 @@ class Pipeline:
             + f" | quarantined batches {len(self.warehouse.quarantined)}"
         )
         failing = [f"  FAILING {f.describe()}" for f in self.warehouse.failures.values()]
-        lines = [head, *failing, f"  {'table':24} {'source':>8} {'warehouse':>10}  last load"]
+        progress = self.capture.stats.progress  # a full load or a large transaction under way
+        lines = [head, *failing, *([f"  capture: {progress.describe()}"] if progress else [])]
+        lines.append(f"  {'table':24} {'source':>8} {'warehouse':>10}  last load")
         now = time.time()
         for t in self.tables():
             last = (

@@ -36,6 +36,7 @@ from consumers.capture import pgoutput, truncate_log
 from consumers.capture.dms_config import DmsConfig
 from consumers.capture.kinesis_sink import Sink
 from consumers.capture.messages import MessageBuilder, TableRenderer, iso_utc, now_iso
+from consumers.capture.progress import CHECK_EVERY, Progress
 from consumers.capture.render import CAPTURE_GUCS, copy_field, libpq_options
 from consumers.contracts.ddl import quote_ident, quote_literal
 from consumers.contracts.model import TableContract
@@ -114,6 +115,9 @@ class CaptureStats:
     transactions: int = 0
     acked_lsn: int = 0
     full_load_done: bool = False
+    # The long piece of work under way, if any (a table's full load, a transaction of more
+    # than CHECK_EVERY changes): rows/s and ETA for the logs and the live view.
+    progress: Progress | None = None
 
 
 class Capture:
@@ -321,6 +325,14 @@ class Capture:
         cols = ", ".join(quote_ident(n) for n in columns)
         table = f"{quote_ident(c.schema)}.{quote_ident(c.name)}"
         sql = f"COPY (SELECT {cols} FROM {table}) TO STDOUT"  # nosec B608  # identifiers from validated contracts, quoted by q(); values via lit() or bound parameters
+        estimate = conn.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", (table,)
+        ).fetchone()
+        progress = Progress(
+            f"full load of {c.qualified}", "rows",
+            expected=int(estimate[0]) if estimate and estimate[0] > 0 else None,
+        )  # fmt: skip
+        self.stats.progress = progress
         rest = b""
         with conn.cursor() as cur, cur.copy(sql.encode()) as copy:
             for chunk in copy:
@@ -330,8 +342,14 @@ class Capture:
                     values = [copy_field(f) for f in line.split(b"\t")]
                     self.sink.add(self.builder.load(renderer, values))
                     self.stats.loaded[c.qualified] += 1
+                    progress.done += 1
+                    if progress.done % CHECK_EVERY == 0:
+                        progress.tick()
         if rest:
             raise TerminalError(f"COPY of {c.qualified} ended mid-row: retry the capture")
+        self.stats.progress = None
+        if progress.done >= CHECK_EVERY:
+            log.info("%s, done", progress.describe())
 
     # ------------------------------------------------------------------ CDC
 
@@ -387,7 +405,8 @@ class Capture:
         # RELATION messages count: 3 for the first insert after a start, 2 for a lone update,
         # as in published DMS output), and the change's own LSN. Consumers use only the LSNs
         # (events/decode.py), never the middle number.
-        xid = record_id = messages = first_lsn = 0
+        xid = record_id = messages = first_lsn = final_lsn = 0
+        began = 0.0
         commit_ts = ""
         last_commit_end = 0
         unacked = 0
@@ -447,11 +466,17 @@ class Capture:
                 )
                 self.stats.changes[r.contract.qualified] += 1
                 unacked += 1
+                if record_id % CHECK_EVERY == 0:
+                    self._transaction_progress(xid, record_id, began, first_lsn, final_lsn, msg)
             elif isinstance(m, pgoutput.Begin):
                 xid, record_id, messages, first_lsn = m.xid, 0, 1, 0
+                final_lsn, began = m.final_lsn, time.monotonic()
                 commit_ts = iso_utc(m.commit_ts_us)
                 b.timestamp = now_iso()
             elif isinstance(m, pgoutput.Commit):
+                if self.stats.progress is not None:
+                    log.info("%s, committed", self.stats.progress.describe())
+                    self.stats.progress = None
                 last_commit_end = m.end_lsn
                 self.stats.transactions += 1
                 # Flush at most every ACK_EVERY_SECONDS, and no more often than twice the last
@@ -475,6 +500,19 @@ class Capture:
                         )
         if last_commit_end:
             ack(last_commit_end)
+
+    def _transaction_progress(
+        self, xid: int, changes: int, began: float, first_lsn: int, final_lsn: int, msg: Any
+    ) -> None:
+        """A transaction of more than CHECK_EVERY changes: its progress through its WAL."""
+        progress = self.stats.progress
+        if progress is None:
+            progress = self.stats.progress = Progress(
+                f"transaction {xid}", "changes", start_position=first_lsn,
+                end_position=final_lsn, started=began,
+            )  # fmt: skip
+        progress.done, progress.position = changes, msg.data_start
+        progress.tick()
 
     def _relation(self, renderers: dict[int, TableRenderer], m: pgoutput.Relation) -> None:
         contract = self.by_name.get((m.schema, m.name))

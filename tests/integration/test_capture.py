@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 from decimal import Decimal
@@ -318,3 +319,37 @@ def test_the_types_real_databases_use_are_rendered_as_dms_does(
         assert bad == {}, (col.name, bad)
     typed = column_array(more.column("c_hstore"), [one["c_hstore"]])[0][0].as_py()
     assert json.loads(typed) == {"a": "1", 'q"k': None, "back\\slash": "", "ünï": "✓"}
+
+
+def test_a_large_transaction_and_a_large_full_load_report_their_progress(
+    local_stack, source_dsn, stream, contracts, capture_factory, monkeypatch, caplog
+):
+    """Rows/s and ETA in the logs (and so in the live view, which shows the same text), for a
+    full load of 12k rows and one transaction of 25k changes."""
+    from consumers.capture import progress
+
+    monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)
+    create_tables(source_dsn, contracts)
+    insert = (
+        "INSERT INTO sales_order SELECT i, 1 + i % 50, 1 + i % 20, 1 + i % 12, 1000, 2.5, 1, "
+        "current_date, current_date + 3, 1 + i % 30, now(), now() FROM generate_series({}) i"
+    )
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute(insert.format("1, 12000").encode())
+        conn.execute(b"ANALYZE sales_order")
+    with caplog.at_level(logging.INFO, logger="consumers.capture"):
+        h = capture_factory(source_dsn, stream, contracts)
+        with psycopg.connect(source_dsn) as conn:  # one transaction
+            conn.execute(insert.format("100001, 125000").encode())
+        h.drain()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("consumers.capture")]
+    full_load = [x for x in lines if x.startswith("full load of public.sales_order: ")]
+    assert full_load[0].startswith("full load of public.sales_order: 10,000 of ~12,000 rows (83%)")
+    assert "rows/s, ETA " in full_load[0]
+    assert full_load[-1].startswith("full load of public.sales_order: 12,000 of ~12,000 rows")
+    assert full_load[-1].endswith(", done")
+    big = [x for x in lines if x.startswith("transaction ")]
+    assert [x.split(":")[1].split(" changes")[0] for x in big] == [" 10,000", " 20,000", " 20,000"]
+    assert "% of its WAL), " in big[0] and "changes/s, ETA " in big[0]
+    assert big[-1].endswith(", committed")
+    assert h.capture.stats.progress is None
