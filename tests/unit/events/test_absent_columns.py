@@ -42,3 +42,55 @@ def test_the_fast_path_leaves_an_absent_column_to_the_reference(contracts):
     whole = (GOLDEN / "insert.json").read_bytes()
     _, slow = fast.split([whole, record("insert", "last_updated")])
     assert list(slow) == [1]
+
+
+def test_the_absent_column_reason_names_every_column_and_the_operation(contracts):
+    doc = orjson.loads((GOLDEN / "insert.json").read_bytes())
+    del doc["data"]["last_updated"], doc["data"]["created_at"]
+    with pytest.raises(DeadLetter) as insert:
+        Decoder(contracts, nulls_present=True).decode(orjson.dumps(doc), "1")
+    assert "column(s) created_at, last_updated of public.address absent from an insert record" in (
+        str(insert.value)
+    )
+    with pytest.raises(DeadLetter) as update:
+        Decoder(contracts, nulls_present=True).decode(record("update", "last_updated"), "1")
+    assert "column(s) last_updated of public.address absent from an update record" in str(
+        update.value
+    )
+
+
+def test_records_from_before_a_rename_or_a_drop_read_as_the_contract_says_now(contracts):
+    """A redriven dead letter or a replay from before the change: the old name is read as the
+    new one (data and before-image), a column dropped since is ignored; a record with both
+    names is a dead letter (the old one is never read over the new)."""
+    import dataclasses
+
+    address = next(c for c in contracts if c.name == "address")
+    columns = [
+        dataclasses.replace(col, name="region", renamed_from="district")
+        if col.name == "district"
+        else col
+        for col in address.columns
+    ]
+    now = dataclasses.replace(address, columns=columns, dropped_columns=("fax",))
+    others = [c for c in contracts if c.name != "address"]
+    doc = orjson.loads((GOLDEN / "update.json").read_bytes())
+    doc["data"]["fax"] = "0113 000"
+    doc["before-image"] = {**doc["data"], "district": "Old"}
+    event = Decoder([*others, now]).decode(orjson.dumps(doc), "1")
+    assert isinstance(event, ChangeEvent)
+    assert event.values["region"] == "Avon"
+    assert "district" not in event.values and "fax" not in event.values
+    doc["data"]["region"] = "New"  # both names: never read over the new one; a dead letter
+    with pytest.raises(DeadLetter, match=r"column\(s\) district of public\.address are not in"):
+        Decoder([*others, now]).decode(orjson.dumps(doc), "1")
+
+
+def test_the_whole_reason_for_a_load_record(contracts):
+    with pytest.raises(DeadLetter) as load:
+        Decoder(contracts, nulls_present=True).decode(record("load", "last_updated"), "1")
+    assert str(load.value) == (
+        "column(s) last_updated of public.address absent from a load record, which carries "
+        "every column (IncludeNullAndEmpty): dropped or renamed at the source? update "
+        'schemas/public.address.avsc (README, "Schema changes")'
+    )
