@@ -691,28 +691,35 @@ def run_large(
     pipeline = Pipeline(settings, state, contracts, source_dsn=source)
     ok = False
     try:
-        peak = PeakRss(meter)
-        began = time.monotonic()
-        pipeline.start()
-        settle(pipeline, source, timeout=3600)
-        seconds = time.monotonic() - began  # from the start (settle's own time is inside)
-        phases["initial load"] = {"rows": snapshot_rows, "seconds": round(seconds, 1),
-                                  "rows_per_s": round(snapshot_rows / seconds, 1),
-                                  "peak_rss_mb": peak.stop()}  # fmt: skip
-        print(f"initial load of {snapshot_rows:,} rows: {seconds:.1f} s", flush=True)
-        peak = PeakRss(meter)
-        began = time.monotonic()
-        with psycopg.connect(source) as conn:  # one transaction
-            changed = conn.execute(
-                "UPDATE accounts SET abalance = abalance + 1 WHERE aid <= %s",
-                (transaction_changes,),
-            ).rowcount
-        settle(pipeline, source, timeout=3600)
-        seconds = time.monotonic() - began  # from the start (settle's own time is inside)
-        phases["one transaction"] = {"changes": changed, "seconds": round(seconds, 1),
-                                     "changes_per_s": round(changed / seconds, 1),
-                                     "peak_rss_mb": peak.stop()}  # fmt: skip
-        print(f"one transaction of {changed:,} changes: {seconds:.1f} s", flush=True)
+
+        def phase(name: str, unit: str, act: Callable[[], int]) -> None:
+            """Time `act` (which returns how many rows or changes it made) until the pipeline
+            has loaded everything, with each process's peak RSS meanwhile."""
+            peak = PeakRss(meter)
+            began = time.monotonic()
+            count = act()
+            settle(pipeline, source, timeout=3600)
+            seconds = time.monotonic() - began  # from the start (settle's own time is inside)
+            phases[name] = {unit: count, "seconds": round(seconds, 1),
+                            f"{unit}_per_s": round(count / seconds, 1),
+                            "peak_rss_mb": peak.stop()}  # fmt: skip
+            print(f"{name}: {count:,} {unit} in {seconds:.1f} s", flush=True)
+
+        def initial_load() -> int:
+            pipeline.start()
+            return snapshot_rows
+
+        def one_transaction() -> int:
+            with psycopg.connect(source) as conn:  # one transaction
+                return int(
+                    conn.execute(
+                        "UPDATE accounts SET abalance = abalance + 1 WHERE aid <= %s",
+                        (transaction_changes,),
+                    ).rowcount
+                )
+
+        phase("initial load", "rows", initial_load)
+        phase("one transaction", "changes", one_transaction)
         pipeline.drain()
         ok = all(d.ok for d in verify(source, state.dsn("warehouse"), contracts))
     finally:
