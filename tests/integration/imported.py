@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -17,6 +18,7 @@ from consumers.capture import dms_config
 from consumers.contracts.importer import import_contracts
 from consumers.contracts.model import TableContract, load_contracts
 from consumers.pipeline import Pipeline
+from consumers.settings import Settings
 from tests.conftest import DMS_DIR
 from tests.integration.test_load import _database, _drop
 
@@ -25,6 +27,39 @@ def sql(dsn: str, *statements: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for s in statements:
             conn.execute(s.encode())
+
+
+def private_stack(
+    local_stack: Any,
+    stack_settings: Settings,
+    tmp_path: Path,
+    contracts: list[TableContract],
+    stream: str,
+    *buckets: str,
+    **overrides: Any,
+) -> Settings:
+    """A test's own stream (2 shards), buckets (the first for batches, a second for dead
+    letters) and DMS files whose table mappings select `contracts`; the settings that use them
+    (contracts read from tmp_path/contracts), with `overrides`."""
+    kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
+        )
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
+    dms = tmp_path / "dms"
+    shutil.copytree(DMS_DIR, dms)
+    (dms / "table-mappings.json").write_bytes(
+        dms_config.dumps(dms_config.table_mappings(contracts))
+    )
+    named = {
+        "batch_bucket": buckets[0],
+        **({"dead_letter_bucket": buckets[1]} if len(buckets) > 1 else {}),
+    }
+    return dataclasses.replace(
+        stack_settings, dms_dir=dms, contracts_dir=tmp_path / "contracts", **named, **overrides
+    )
 
 
 @dataclass
@@ -50,19 +85,7 @@ def imported_pipeline(
         import_contracts(source, schema, None, tmp_path / "contracts", notes.append)
         contracts = load_contracts(tmp_path / "contracts")
         stream, bucket = f"imp-{uuid.uuid4().hex[:8]}", f"batches-{uuid.uuid4().hex[:8]}"
-        kinesis, s3 = local_stack.client("kinesis"), local_stack.client("s3")
-        kinesis.create_stream(StreamName=stream, ShardCount=2)
-        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
-        )
-        dms = tmp_path / "dms"  # the DMS files, with table mappings selecting these tables
-        shutil.copytree(DMS_DIR, dms)
-        mappings = dms_config.table_mappings(contracts)
-        (dms / "table-mappings.json").write_bytes(dms_config.dumps(mappings))
-        settings = dataclasses.replace(
-            stack_settings, batch_bucket=bucket, dms_dir=dms, contracts_dir=tmp_path / "contracts"
-        )
+        settings = private_stack(local_stack, stack_settings, tmp_path, contracts, stream, bucket)
         state = dataclasses.replace(local_stack, stream_name=stream)
         pipeline = Pipeline(
             settings, state, contracts, source_dsn=source, warehouse_dsn=warehouse,

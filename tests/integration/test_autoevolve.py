@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import signal
 import threading
 import time
@@ -26,13 +25,11 @@ import psycopg
 import pytest
 
 from consumers import deadletters
-from consumers.capture import dms_config
 from consumers.contracts.importer import import_contracts
 from consumers.contracts.model import load_contracts
 from consumers.local.run import _run
 from consumers.warehouse.verify import verify
-from tests.conftest import DMS_DIR
-from tests.integration.imported import sql
+from tests.integration.imported import private_stack, sql
 from tests.integration.test_load import _database, _drop
 
 pytestmark = pytest.mark.integration
@@ -111,7 +108,7 @@ def test_cdc_run_evolves_a_new_nullable_column_and_redrives_by_itself(
 ):
     src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
     source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
-    s3, kinesis = local_stack.client("s3"), local_stack.client("kinesis")
+    s3 = local_stack.client("s3")
     tag = uuid.uuid4().hex[:8]
     stream, batches, dead = f"evo-{tag}", f"batches-{tag}", f"dead-{tag}"
     try:
@@ -128,22 +125,17 @@ def test_cdc_run_evolves_a_new_nullable_column_and_redrives_by_itself(
         doc["new_columns"] = "auto"
         path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         contracts = load_contracts(out)
-        for bucket in (batches, dead):
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
-            )
-        kinesis.create_stream(StreamName=stream, ShardCount=2)
-        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
-        dms = tmp_path / "dms"
-        shutil.copytree(DMS_DIR, dms)
-        (dms / "table-mappings.json").write_bytes(
-            dms_config.dumps(dms_config.table_mappings(contracts))
-        )
         # CDC_DRIFT_CHECK_SECONDS longer than the test: the first dead letter brings the check.
-        settings = dataclasses.replace(
-            stack_settings, batch_bucket=batches, dead_letter_bucket=dead, dms_dir=dms,
-            contracts_dir=out, drift_check_seconds=300,
-        )  # fmt: skip
+        settings = private_stack(
+            local_stack,
+            stack_settings,
+            tmp_path,
+            contracts,
+            stream,
+            batches,
+            dead,
+            drift_check_seconds=300,
+        )
         state = dataclasses.replace(local_stack, stream_name=stream)
         writer = Writer(source, warehouse, contracts[0], dead, s3)
         writer.thread.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,15 +23,13 @@ import psycopg
 import pytest
 
 from consumers import deadletters
-from consumers.capture import dms_config
 from consumers.contracts.drift import apply_auto, pending, source_drift
 from consumers.contracts.importer import import_contracts
 from consumers.contracts.model import load_contracts
 from consumers.pipeline import Pipeline
 from consumers.warehouse.local import LocalWarehouse
 from consumers.warehouse.verify import verify
-from tests.conftest import DMS_DIR
-from tests.integration.imported import sql
+from tests.integration.imported import private_stack, sql
 from tests.integration.test_load import _database, _drop
 
 pytestmark = pytest.mark.integration
@@ -110,7 +107,7 @@ def test_schema_changes_during_a_workload_end_verified_after_redrive(
 ):
     src, wh = _database(local_stack, "src"), _database(local_stack, "wh")
     source, warehouse = local_stack.dsn(src), local_stack.dsn(wh)
-    s3, kinesis = local_stack.client("s3"), local_stack.client("kinesis")
+    s3 = local_stack.client("s3")
     tag = uuid.uuid4().hex[:8]
     stream, app = f"schema-{tag}", f"app-{tag}"
     batches, dead = f"batches-{tag}", f"dead-{tag}"
@@ -131,21 +128,9 @@ def test_schema_changes_during_a_workload_end_verified_after_redrive(
         doc["new_columns"] = "auto"
         path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         contracts = load_contracts(out)
-        for bucket in (batches, dead):
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": local_stack.region}
-            )
-        kinesis.create_stream(StreamName=stream, ShardCount=2)
-        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
-        dms = tmp_path / "dms"
-        shutil.copytree(DMS_DIR, dms)
-        (dms / "table-mappings.json").write_bytes(
-            dms_config.dumps(dms_config.table_mappings(contracts))
+        settings = private_stack(
+            local_stack, stack_settings, tmp_path, contracts, stream, batches, dead
         )
-        settings = dataclasses.replace(
-            stack_settings, batch_bucket=batches, dead_letter_bucket=dead, dms_dir=dms,
-            contracts_dir=out,
-        )  # fmt: skip
         state = dataclasses.replace(local_stack, stream_name=stream)
 
         # 1. The schema changes, during a running workload.
