@@ -147,3 +147,39 @@ def test_after_a_split_puts_go_to_the_children_and_the_parent_keeps_its_records(
         in_children = sum(len(sequences(kinesis, c)) for c in children)
     assert len(before) > 10 and after == before  # closed: nothing new, its records kept
     assert in_children == len(before)  # the same keys, now in the children
+
+
+def test_request_id_regex_skipped_only_where_it_cannot_match():
+    """The patched _enrich_response: a body with <RequestId> gets its request id as moto's own
+    does; any other body comes back as it was; the request id header and the status string are
+    set either way."""
+    from moto.core.responses import BaseResponse
+
+    enrich = BaseResponse._enrich_response
+    ids = iter(["id-1", "id-2", "id-3", "id-4"])
+
+    def request_id(headers):
+        headers["x-amzn-requestid"] = rid = next(ids)
+        return rid
+
+    patched = moto_server._request_id_only_in_xml(enrich, request_id)
+    headers, body = patched({"status": 200}, "<R><RequestId>old</RequestId></R>")
+    assert headers["status"] == "200"
+    assert body == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
+    for other in ('{"RequestId": "a"}', b"<RequestId>bytes</RequestId>", None, "<R/>"):
+        headers, out = patched({"status": 400}, other)
+        assert out is other
+        assert headers["status"] == "400" and headers["x-amzn-requestid"].startswith("id-")
+        assert enrich({"status": 400}, other)[1] == other  # what moto's own returns
+
+
+def test_moto_module_listing_read_once_is_motos_listing(monkeypatch):
+    from moto import backends
+    from moto.core.responses import BaseResponse
+
+    original = list(backends.list_of_moto_modules())
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    monkeypatch.setattr(BaseResponse, "_enrich_response", BaseResponse.__dict__["_enrich_response"])
+    assert moto_server.patch_dispatch()
+    assert list(backends.list_of_moto_modules()) == original
+    assert "kinesis" in original and "s3" in original
