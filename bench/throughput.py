@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
@@ -578,11 +578,71 @@ def settle(pipeline: Pipeline, source: str, timeout: float = 600) -> float:
     return time.monotonic() - began
 
 
+class StageLag:
+    """Which stage is behind, sampled every quarter second while a step runs: the capture's
+    delay (how long after a WAL position was the source's newest the capture had put and
+    acknowledged everything up to it; it includes the capture's own flush interval) and the
+    consumers' MillisBehindLatest (Kinesis's own measure: how far behind the newest record in
+    its shard the last GetRecords answer was). Whatever is left of freshness is the loader's.
+    A stage whose lag grows within the step is the one that does not keep up."""
+
+    def __init__(self, pipeline: Pipeline, source_dsn: str) -> None:
+        self.pipeline = pipeline
+        self.source_dsn = source_dsn
+        self.capture: list[tuple[float, float]] = []  # (when, seconds behind)
+        self.consumers: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        waiting: deque[tuple[float, int]] = deque()
+        with psycopg.connect(
+            self.source_dsn, autocommit=True, application_name="bench-meter"
+        ) as conn:
+            while not self._stop.wait(0.25):
+                now = time.monotonic()
+                row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+                waiting.append((now, int(row[0]) if row else 0))
+                acked = self.pipeline.capture.stats.acked_lsn
+                while waiting and waiting[0][1] <= acked:
+                    self.capture.append((waiting[0][0], now - waiting.popleft()[0]))
+                behind = [
+                    v.millis_behind / 1000
+                    for v in list(self.pipeline.driver.views.values())
+                    if v.millis_behind is not None
+                ]
+                if behind:
+                    self.consumers.append((now, max(behind)))
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(5)
+        out: dict[str, Any] = {}
+        for name, samples in (("capture", self.capture), ("consumers", self.consumers)):
+            values = [v for _, v in samples]
+            if not samples:
+                continue
+            t0, t1 = samples[0][0], samples[-1][0]
+            third = (t1 - t0) / 3
+            first = [v for t, v in samples if t < t0 + third]
+            last = [v for t, v in samples if t >= t1 - third]
+            out[name] = {
+                "p50_s": _r(percentile(values, 0.5)),
+                "p99_s": _r(percentile(values, 0.99)),
+                "p50_first_third_s": _r(percentile(first, 0.5)),
+                "p50_last_third_s": _r(percentile(last, 0.5)),
+            }
+        return out
+
+
 def step(
     pipeline: Pipeline, workload: Workload, meter: CpuMeter, rate: int, seconds: float
 ) -> dict[str, Any]:
     before, wall = meter.snapshot(), time.time()
+    lag = StageLag(pipeline, pipeline.source_dsn)
     w = workload.run(rate, seconds)
+    behind = lag.stop()
     t0, t1 = w["began"], w["ended"]
     time.sleep(2 * pipeline.load_interval)  # loads already under way at the end belong here
     after = meter.snapshot()
@@ -628,11 +688,52 @@ def step(
         "lag_grew": grew,
         "holds": holds,
         "why_not": "; ".join(why),
+        "stage_lag": behind,
         "cores": cores,
         "cores_ours_total": round(sum(ours.values()), 3),
         "rss_mb_at_end": meter.rss_mb(),
         "cpu_ms_per_change": {k: round(1000 * v / max(w["rate"], 1), 4) for k, v in ours.items()},
     }
+
+
+TARGET_RATE = 15_000
+SOURCE_SIDE = ("workload: generator process", "postgres: workload backend")
+
+
+def cpu_budget(
+    stages: dict[str, dict[str, Any]], at_ceiling: dict[str, Any], cores: int
+) -> dict[str, Any]:
+    """The arithmetic behind the ceiling, from this run's numbers: the CPU every change costs
+    (source side and pipeline, at the best holding rate), the rate that CPU allows on this
+    machine's cores, and what TARGET_RATE would leave the pipeline once the source has its
+    share. The local Kinesis stand-in's own cost (its put and get stages alone, client and
+    server) is set beside that share: it is work AWS does on AWS, and it alone is a bound."""
+    per_change = at_ceiling.get("cpu_ms_per_change") or {}
+    source = sum(v for k, v in per_change.items() if k in SOURCE_SIDE)
+    pipeline = sum(v for k, v in per_change.items() if k not in SOURCE_SIDE)
+    budget_ms = 1000 * cores / TARGET_RATE
+    kinesis = sum(v["cpu_ms_per_change"] for k, v in stages.items() if k.startswith("kinesis "))
+    return {
+        "cores": cores,
+        "at_rate": at_ceiling.get("achieved"),
+        "source_ms_per_change": round(source, 4),
+        "pipeline_ms_per_change": round(pipeline, 4),
+        "cpu_bound_ceiling": round(1000 * cores / max(source + pipeline, 1e-9)),
+        "target": TARGET_RATE,
+        "target_ms_per_change_on_these_cores": round(budget_ms, 4),
+        "left_for_the_pipeline_at_target_ms": round(budget_ms - source, 4),
+        "pipeline_over_what_is_left": round(pipeline / max(budget_ms - source, 1e-9), 2),
+        "kinesis_standin_alone_ms_per_change": round(kinesis, 4),
+        "kinesis_standin_cores_at_target": round(kinesis * TARGET_RATE / 1000, 2),
+    }
+
+
+def _lagging(s: dict[str, Any]) -> str:
+    """The stage lags of a step, first third → last third (p50 seconds)."""
+    return ", ".join(
+        f"{name} behind {v['p50_first_third_s']} → {v['p50_last_third_s']} s"
+        for name, v in s.get("stage_lag", {}).items()
+    )
 
 
 def _r(v: float | None) -> float | None:
@@ -641,7 +742,7 @@ def _r(v: float | None) -> float | None:
 
 def pipeline_threads(pipeline: Pipeline) -> dict[str, list[threading.Thread]]:
     return {
-        "capture": pipeline._threads[:1],
+        "capture": pipeline._threads[:1] + pipeline.sink.sender_threads(),
         "loader": pipeline._threads[1:2],
         "driver (GetRecords, protocol)": list(pipeline.driver.workers.values()),
     }
@@ -788,7 +889,7 @@ def run(plan: Plan, settings: Settings, state: stack.StackState, *, profile: boo
             steps.append(s)
             print(
                 f"  {rate:6} offered: {s['achieved']:8,.0f} achieved, p50 {s['p50_s']} s, "
-                f"p99 {s['p99_s']} s, cores {s['cores_ours_total']}: "
+                f"p99 {s['p99_s']} s, cores {s['cores_ours_total']}, {_lagging(s)}: "
                 + ("holds" if s["holds"] else f"does not hold ({s['why_not']})"),
                 flush=True,
             )
@@ -815,14 +916,19 @@ def run(plan: Plan, settings: Settings, state: stack.StackState, *, profile: boo
         k: v for k, v in stages.items() if not k.startswith("workload")
     }  # what the pipeline does; the workload is the source's load, not a pipeline stage
     slowest = min(pipeline_stages, key=lambda k: pipeline_stages[k]["rate"])
-    at_ceiling = hold or (steps[-1] if steps else {})
+    at_ceiling = (
+        hold
+        if hold and hold["holds"]
+        else max((s for s in steps if s["holds"]), key=lambda s: s["achieved"], default={})
+    )
+    budget = cpu_budget(stages, at_ceiling, psutil.cpu_count() or 1)
     doc = result(
         "throughput_sustained_ceiling", ceiling, "row changes/s", pipeline_stages[slowest]["rate"],
         target=">= 15000 changes/s sustained for 3 minutes with freshness p99 <= 5 s, flat lag",
         limit_is=f"the slowest stage alone: {slowest}",
         hold=hold, steps=steps, stages_alone=stages,
         cores_at_ceiling=at_ceiling.get("cores"),
-        cpu_ms_per_change_at_ceiling=at_ceiling.get("cpu_ms_per_change"),
+        cpu_ms_per_change_at_ceiling=at_ceiling.get("cpu_ms_per_change"), cpu_budget=budget,
         verify_passed=ok, profile=profiled, quick=plan is QUICK, plan=dataclasses.asdict(plan),
         workload="TPC-B-like: BEGIN; 3 UPDATEs; INSERT history; COMMIT (+ a DELETE every 10th)",
         shards=state.shard_count, seconds=round(time.monotonic() - began, 1),
@@ -831,7 +937,13 @@ def run(plan: Plan, settings: Settings, state: stack.StackState, *, profile: boo
     print(
         f"throughput   : sustained ceiling {ceiling:,.0f} changes/s "
         f"(slowest stage alone: {slowest} at {pipeline_stages[slowest]['rate']:,.0f}/s); "
-        f"verify: {'passed' if ok else 'FAILED'}\nwrote {path}"
+        f"verify: {'passed' if ok else 'FAILED'}\n"
+        f"cpu budget   : {budget['source_ms_per_change']} ms a change at the source + "
+        f"{budget['pipeline_ms_per_change']} ms in the pipeline at {budget['at_rate']}/s: "
+        f"{budget['cpu_bound_ceiling']:,}/s on {budget['cores']} cores; {TARGET_RATE:,}/s "
+        f"leaves the pipeline {budget['left_for_the_pipeline_at_target_ms']} ms a change "
+        f"({budget['pipeline_over_what_is_left']} x too little); the Kinesis stand-in alone "
+        f"would take {budget['kinesis_standin_cores_at_target']} cores\nwrote {path}"
     )
     return 0 if ok else 1
 

@@ -5,11 +5,24 @@ fail some entries (ProvisionedThroughputExceededException, InternalFailure) whil
 rest. Failed entries are resent with backoff; whole-call errors (throttling, connection resets)
 are retried by botocore's standard retry mode. Resent entries can land after entries that were
 put later: consumers order by the DMS stream position, never by sequence number (ARCHITECTURE).
+
+Puts run on a sender thread of the sink's own, one call at a time and in the order the batches
+were filled, with at most IN_FLIGHT full batches waiting behind it: the capture decodes and
+renders the next batch while the last is on the wire. With the capture putting in its own
+thread, the capture thread was the first stage to saturate as the offered rate rose
+(bench/throughput.py --quick --profile: at 6,000 and 8,000 changes/s alike it used 0.28 of a core
+and spent the rest of its time waiting for PutRecords, while the machine still had a sixth of
+its cores idle). `flush()` returns once everything added so far has been accepted: the capture
+acknowledges a WAL position to PostgreSQL only after a flush, so a put that fails for good
+(raised again by the next `add()` or `flush()`) loses nothing: the batches behind it are not
+sent, and a restarted capture sends them again from the last acknowledged position.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from typing import Any, Protocol
@@ -30,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_RECORDS = 500
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
+IN_FLIGHT = 2  # full batches waiting for the sender: ~2 x 500 records of memory, bounded
 
 
 class _SomeFailed(Exception):
@@ -55,6 +69,9 @@ class KinesisSink:
         # shard → highest sequence number Kinesis accepted from this sink: what a drain waits
         # for the consumers to checkpoint through (Pipeline.drain).
         self.last_sequence: dict[str, int] = {}
+        self._batches: queue.Queue[list[Record]] = queue.Queue(maxsize=IN_FLIGHT)
+        self._sender: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     def check_stream(self) -> None:
         """Fail fast, before any slot is created, if the stream is missing or not writable."""
@@ -78,16 +95,45 @@ class KinesisSink:
                 "lower LobMaxSize in infra/dms/task-settings.json"
             )
         if len(self.buffer) >= MAX_RECORDS or self.buffer_bytes + size > MAX_REQUEST_BYTES:
-            self._send_buffer()
+            self._hand_off()
         self.buffer.append(record)
         self.buffer_bytes += size
 
     def flush(self) -> None:
-        while self.buffer:
-            self._send_buffer()
+        """Return once every record added so far has been accepted by Kinesis."""
+        if self.buffer:
+            self._hand_off()
+        self._batches.join()
+        self._raise_failure()
 
-    def _send_buffer(self) -> None:
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _hand_off(self) -> None:
+        self._raise_failure()
         batch, self.buffer, self.buffer_bytes = self.buffer, [], 0
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_loop, name="kinesis-put", daemon=True)
+            self._sender.start()
+        self._batches.put(batch)  # waits while IN_FLIGHT batches are queued: backpressure
+
+    def sender_threads(self) -> list[threading.Thread]:
+        """The thread that puts (for per-stage CPU accounting in bench/throughput.py)."""
+        return [self._sender] if self._sender is not None else []
+
+    def _send_loop(self) -> None:
+        while True:
+            batch = self._batches.get()
+            try:
+                if self._failure is None:  # after a failure nothing more is sent (see above)
+                    self._send(batch)
+            except BaseException as e:  # handed to the capture thread by add() or flush()
+                self._failure = e
+            finally:
+                self._batches.task_done()
+
+    def _send(self, batch: list[Record]) -> None:
         pending = batch
         try:
             for attempt in Retrying(
