@@ -118,9 +118,14 @@ class ShardRecords:
         return self._paths
 
     def close(self) -> None:
-        """Delete the files now (the shard's stream was deleted)."""
+        """Delete the files now (the shard's stream was deleted). A request still holding the
+        shard then finds it empty, and a put to it fails: the closed descriptors' numbers may
+        already be another shard's."""
         with self._lock:
             self._closer()
+            self._count = self._first = self._written = 0
+            self._pending.clear()
+            del self._pending_offsets[:]
 
     # ------------------------------------------------------------------ writing
 
@@ -133,12 +138,18 @@ class ShardRecords:
     ) -> int:
         """Shard.put_record: the next sequence number (1 in an empty shard, as moto's)."""
         with self._lock:
+            self._check_open()
             sequence = self._first + self._count if self._count else 1
             self._add(sequence, arrival, partition_key, data, explicit_hash_key)
             return sequence
 
+    def _check_open(self) -> None:
+        if not self._closer.alive:
+            raise ValueError(f"the records of a deleted stream ({self._paths[0]}) are gone")
+
     def __setitem__(self, sequence: int, record: Any) -> None:
         with self._lock:
+            self._check_open()
             if self._count and sequence != self._first + self._count:
                 raise KeyError(
                     f"sequence number {sequence}: the record store only appends the next "
@@ -193,6 +204,9 @@ class ShardRecords:
     def _read(self, i: int, j: int) -> list[Any]:
         """Records i..j (positions, both included), with the lock held. One loop without calls
         of its own: GetRecords reads thousands of records at a time."""
+        j = min(j, self._count - 1)  # 0 records once closed
+        if i > j:
+            return []
         self._flush()
         start = self._offset(i)
         buf = _pread(self._data, self._offset(j + 1) - start, start)

@@ -138,8 +138,15 @@ def test_files_go_when_the_store_is_dropped_or_closed(tmp_path):
     gc.collect()
     assert not any(p.exists() for p in paths)
     closed = ShardRecords(tmp_path)
+    closed.append("k", "eA==", None, START)
     closed.close()
     assert list(tmp_path.iterdir()) == []
+    reused = ShardRecords(tmp_path)  # may get the closed store's descriptor numbers
+    reused.append("other", "b3RoZXI=", None, START)
+    assert (len(closed), closed.after(0, None), 1 in closed) == (0, ([], 0, 0), False)
+    with pytest.raises(ValueError, match="deleted stream"):
+        closed.append("k", "eA==", None, START)
+    assert reused[1].data == "b3RoZXI="
 
 
 def test_reads_racing_puts_see_every_record_once(tmp_path, monkeypatch):
