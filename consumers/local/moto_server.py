@@ -27,10 +27,12 @@ back as the same Records (data, keys, sequence numbers, arrival times to the mic
 moto's methods that listed every record to answer (AT_TIMESTAMP) find it by bisection. A
 split's re-put of its parent's records goes into a fresh pair of files, as it goes into a fresh
 dict in moto; a deleted stream's files are deleted. Measured through HTTP (200k records of 460
-bytes put, then read, 4 shards): moto's RSS 290-300 MB before, 125-137 MB after, flat from
-there; its CPU per record put 28-31 µs before, 24-25 µs after (no Record object to make and
-keep), per record read 10.4-12.4 µs before, 10.6 µs after (reading and decoding the files costs
-~4 µs a record, won back in the answer's serialization below).
+bytes put, then read, 4 shards; 5 runs each on a shared machine): moto's RSS 278-300 MB before,
+124-137 MB after; its CPU per record put 28-43 µs before, 24-35 µs after (no Record object to
+make and keep), per record read 10.4-15.8 µs before, 10.6-13.8 µs after (reading and decoding
+the files costs ~4 µs a record, won back in the answer's serialization below). At 11M records
+(bench/throughput.py --large 10000000 1000000) moto peaked at 283 MB beside 7.2 GB of record
+files; it held 2.7 GB at 2M before.
 
 The answers of GetRecords and PutRecords went through moto's generic response serializer, field
 by field for every record: a quarter of the server's time at 1000 changes/s (py-spy,
