@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess  # nosec B404  # runs fixed argument lists, never a shell
 import sys
@@ -15,14 +16,24 @@ from pathlib import Path
 from consumers.errors import StackError
 from consumers.local.processes import alive, wait_gone
 
+RECORDS_DIR_ENV = "CDC_MOTO_RECORDS_DIR"  # read by the launcher, moto_server.py
 
-def start(port: int, log: Path, warehouse_dsn: str | None = None) -> int:
+
+def start(
+    port: int, log: Path, warehouse_dsn: str | None = None, *, records_dir: Path | None = None
+) -> int:
     """Start moto on 127.0.0.1:port in its own session; returns its PID once it answers.
     `warehouse_dsn` (the cluster's DSN without a database) is where the Redshift Data API
-    stand-in runs statements (load_standins.py)."""
+    stand-in runs statements (load_standins.py). `records_dir`: where the Kinesis shards keep
+    their records (moto_records.py), emptied first: a new server has no streams, so anything
+    there is a dead server's; without it, moto keeps them in memory."""
     env = {**os.environ, "MOTO_PORT": str(port)}  # where moto's Step Functions calls AWS APIs
     if warehouse_dsn:
         env["CDC_STANDIN_WAREHOUSE_DSN"] = warehouse_dsn
+    if records_dir is not None:
+        shutil.rmtree(records_dir, ignore_errors=True)
+        records_dir.mkdir(parents=True)
+        env[RECORDS_DIR_ENV] = str(records_dir.resolve())
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # nosec B603  # fixed argv of known programs, no shell, no user text

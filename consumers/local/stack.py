@@ -1,15 +1,17 @@
 """`cdc local up | down | status`: the embedded stack every local run and test uses.
 
 State lives in one directory (default `.cdc/`, or $CDC_STATE_DIR): `stack.json` (ports, PIDs,
-data directory), the PostgreSQL cluster and the logs. `up` is idempotent: it starts only what
-is not running. `down` stops both processes by PID and deletes the state: the stack is throwaway
-(the moto server keeps everything in memory, so a cluster kept without it would point its
-replication slot at a stream that no longer exists).
+data directory), the PostgreSQL cluster, the logs and `kinesis/`, where the moto server keeps
+the streams' records (moto_records.py). `up` is idempotent: it starts only what is not running.
+`down` stops both processes by PID and deletes the state: the stack is throwaway (the moto
+server keeps its streams in memory, and a new server starts with `kinesis/` emptied, so a
+cluster kept without it would point its replication slot at a stream that no longer exists).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +68,11 @@ class StackState:
 
 def _state_file(settings: Settings) -> Path:
     return settings.state_dir / "stack.json"
+
+
+def records_dir(settings: Settings) -> Path:
+    """Where the moto server keeps the Kinesis records (moto_records.py)."""
+    return settings.state_dir / "kinesis"
 
 
 def load_state(settings: Settings) -> StackState | None:
@@ -142,7 +149,10 @@ def up(settings: Settings) -> StackState:
                 "it, or run `cdc local down` and set CDC_MOTO_PORT to a free port"
             )
         state.moto_pid = moto.start(
-            state.moto_port, settings.state_dir / "moto.log", state.dsn("").rstrip("/") + "/"
+            state.moto_port,
+            settings.state_dir / "moto.log",
+            state.dsn("").rstrip("/") + "/",
+            records_dir=records_dir(settings),
         )
         _save(settings, state)
     create_aws_resources(state)
@@ -181,6 +191,7 @@ def down(settings: Settings) -> bool:
         _state_file(settings).unlink()
     with contextlib.suppress(FileNotFoundError):
         (settings.state_dir / "moto.log").unlink()
+    shutil.rmtree(records_dir(settings), ignore_errors=True)
     return True
 
 

@@ -48,6 +48,14 @@ from consumers.warehouse.truncate import TruncationLog
 
 log = logging.getLogger("cdc.loader")
 QUARANTINE_PREFIX = "quarantine"
+# A table's load stages, ranks and merges all its rows in one transaction, so what it costs
+# grows with them. Measured on a backlog of a 1M-row initial load (one table, loaded into an
+# empty schema; 2 cores, PostgreSQL 15 defaults): in one load 10.2 s, 98k rows/s, the loading
+# backend's private memory peaking at 241 MB; in parts of 500k rows 10.7 s, 94k rows/s, 153 MB;
+# of 200k 12.6 s, 79k rows/s, 113 MB; of 50k 16.2 s, 62k rows/s. 500k keeps 95 % of the rate
+# (the loader is ~10x faster than the rest of the local pipeline, so it rarely has a backlog
+# that big) and bounds a load whatever the backlog.
+MAX_ROWS_PER_LOAD = 500_000
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -133,6 +141,7 @@ class LocalWarehouse:
         prefix: str = "",
         into_schema: str | None = None,
         lock_timeout_ms: int = 10_000,
+        max_rows_per_load: int = MAX_ROWS_PER_LOAD,
     ) -> None:
         """`prefix`: where the batches are (a replay's own); `into_schema`: load the tables
         into this schema instead of the source's (a rebuild beside the live tables)."""
@@ -157,6 +166,8 @@ class LocalWarehouse:
         self.failures: dict[str, TableFailure] = {}
         self.quarantined: list[Quarantined] = []  # by this loader, in order
         self.failed_loads = 0  # every failed attempt (a counter, like a metric)
+        self.max_rows_per_load = max_rows_per_load
+        self.file_rows: dict[str, int] = {}  # Parquet key -> rows, from the manifests
         self.unmatched_removals = 0  # keyless tables: removals that found no row
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
@@ -182,7 +193,8 @@ class LocalWarehouse:
     def _fetch(self, key: str) -> None:
         if key not in self.manifests:
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            self.manifests[key] = BatchManifest.from_json(body)
+            manifest = self.manifests[key] = BatchManifest.from_json(body)
+            self.file_rows.update((f.key, f.rows) for f in manifest.files)
 
     def add_manifests(self, keys: list[str]) -> None:
         """Manifests known to exist (reported by the consumers): no listing needed."""
@@ -270,24 +282,55 @@ class LocalWarehouse:
     def run_once(self, listing: bool = True, *, retry_now: bool = False) -> list[TableLoad]:
         """Load every table with pending batches, each on its own: a failing table is reported
         and retried later (after its backoff, or now with `retry_now`), never stopping the
-        others."""
+        others. A table's backlog is loaded in parts of at most `max_rows_per_load` rows
+        (see parts), each its own transaction, in order; a part that fails stops the table's
+        later parts until its retry."""
         work = self.pending(listing)
         loads = []
         for table, files in sorted(work.items()):
             failing = self.failures.get(table)
             if failing and not retry_now and time.monotonic() < failing.retry_at:
                 continue
-            try:
-                loads.append(self.load_table(table, files))
-            except Exception as e:  # classified, reported and retried: never swallowed
-                failure = classify_postgres(e)
-                if failure.outcome is Outcome.DATA:
-                    loads += self._isolate(table, files, failure)
+            for part in self.parts(files):
+                try:
+                    loads.append(self.load_table(table, part))
+                except Exception as e:  # classified, reported and retried: never swallowed
+                    failure = classify_postgres(e)
+                    if failure.outcome is Outcome.DATA:
+                        loads += self._isolate(table, part, failure)
+                    else:
+                        self._failed(table, failure)
+                    if table in self.failures:
+                        break
                 else:
-                    self._failed(table, failure)
-            else:
-                self._recovered(table)
+                    self._recovered(table)
         return loads
+
+    def parts(self, files: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+        """A table's pending files in order, cut into loads of at most `max_rows_per_load`
+        rows (a batch bigger than that is a load of its own; a batch is never cut).
+
+        One transaction per backlog made a load grow with the backlog: a loader behind an
+        initial load of millions of rows staged, merged and held its locks over all of them at
+        once, and a failure rolled all of them back. MAX_ROWS_PER_LOAD says what a part costs.
+        Loading the parts in order keeps each shard's batches in order, though the load plan
+        does not need it (its late-fill step takes batches in any order)."""
+        batches: list[list[tuple[str, str]]] = []  # consecutive files of one batch
+        for file in files:
+            if batches and batches[-1][0][0] == file[0]:
+                batches[-1].append(file)
+            else:
+                batches.append([file])
+        out: list[list[tuple[str, str]]] = []
+        rows_in_part = 0
+        for batch in batches:
+            rows = sum(self.file_rows.get(key, 0) for _, key in batch)
+            if not out or rows_in_part + rows > self.max_rows_per_load:
+                out.append([])
+                rows_in_part = 0
+            out[-1] += batch
+            rows_in_part += rows
+        return out
 
     def _failed(self, table: str, failure: LoadFailure) -> None:
         self.failed_loads += 1

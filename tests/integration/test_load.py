@@ -272,6 +272,25 @@ def test_replay_from_scratch_reaches_the_same_state(
     assert _values(empty_warehouse, contracts) == _values(pipeline_run.warehouse, contracts)
 
 
+def test_a_backlog_loaded_in_parts_of_a_few_rows_reaches_the_same_state(
+    pipeline_run, contracts, local_stack, empty_warehouse
+):
+    """The loader cuts a table's backlog into loads of at most max_rows_per_load rows, each
+    its own transaction, batches whole: the same warehouse as loading it at once."""
+    wh = LocalWarehouse(
+        empty_warehouse, contracts, local_stack.client("s3"), pipeline_run.bucket,
+        max_rows_per_load=25,
+    )  # fmt: skip
+    wh.bootstrap()
+    work = wh.pending()
+    loads = wh.run_once()
+    assert not wh.failures and not wh.pending()
+    assert len(loads) > 2 * len(work)  # tables were loaded in several parts
+    assert all(load.staged_rows <= 25 or load.batches == 1 for load in loads)
+    assert all(d.ok for d in verify(pipeline_run.source, empty_warehouse, contracts))
+    assert _values(empty_warehouse, contracts) == _values(pipeline_run.warehouse, contracts)
+
+
 def _values(dsn, contracts):
     """The snapshot without the version, which differs only between full-load and CDC rows."""
     return {t: [r[:-3] + r[-2:] for r in rows] for t, rows in snapshot(dsn, contracts).items()}

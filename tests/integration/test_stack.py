@@ -45,11 +45,25 @@ def test_up_is_idempotent_status_prints_endpoints_and_down_stops_everything(tmp_
 
 
 def _up_status_down(tmp_path, env):
+    settings = Settings(state_dir=tmp_path / "state")
+    records = stack.records_dir(settings)
+    records.mkdir(parents=True)
+    (records / "000000.records").write_bytes(b"a dead server's records")
     assert cdc("local", "up", env=env).returncode == 0
-    first = stack.load_state(Settings(state_dir=tmp_path / "state"))
+    stored = list(records.iterdir())  # the new stream's shards' files, empty: nothing stale
+    assert stored and all(f.stat().st_size == 0 for f in stored)
+    first = stack.load_state(settings)
+    assert first is not None
+    kinesis = first.client("kinesis")
+    shard = kinesis.put_record(StreamName=first.stream_name, Data=b"on disk", PartitionKey="k")
+    it = kinesis.get_shard_iterator(
+        StreamName=first.stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    assert [r["Data"] for r in kinesis.get_records(ShardIterator=it)["Records"]] == [b"on disk"]
+    assert sum(f.stat().st_size for f in records.iterdir()) > len(b"on disk")  # read: written
     assert cdc("local", "up", env=env).returncode == 0  # again: nothing new started
-    second = stack.load_state(Settings(state_dir=tmp_path / "state"))
-    assert first is not None and second is not None
+    second = stack.load_state(settings)
+    assert second is not None
     assert (first.pg_port, first.moto_pid) == (second.pg_port, second.moto_pid)
     pg_pid = first.cluster.pid()
 
@@ -64,6 +78,7 @@ def _up_status_down(tmp_path, env):
     assert set(st["buckets"]) == {"batches", "dead_letters"}
 
     assert cdc("local", "down", env=env).returncode == 0
+    assert not records.exists()
     assert pg_pid is not None and not alive(pg_pid)
     assert not alive(first.moto_pid)
     down = cdc("local", "status", "--json", env=env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 
 import boto3
 import pytest
@@ -183,3 +184,134 @@ def test_moto_module_listing_read_once_is_motos_listing(monkeypatch):
     assert moto_server.patch_dispatch()
     assert list(backends.list_of_moto_modules()) == original
     assert "kinesis" in original and "s3" in original
+
+
+class Clock:
+    """moto's utcnow, made to tick 1.5013 ms a call: two runs of one scenario see the same
+    arrival times, so their answers can be compared whole (times and millisBehindLatest too)."""
+
+    def __init__(self):
+        self.now = datetime.datetime(2024, 5, 1, 12, 0, 0, 999_000)
+
+    def __call__(self):
+        self.now += datetime.timedelta(microseconds=1501, milliseconds=0.3)
+        return self.now
+
+
+def _epoch(value):
+    return (value - datetime.datetime(1970, 1, 1)).total_seconds()
+
+
+def _kinesis_scenario(kinesis, clock):
+    """Every call the pipeline and moto make on records: puts, reads at every iterator type and
+    several limits, describe and list, a split after records were put (and puts after it), a
+    merge, the deleted stream's iterator. Returns every answer."""
+    answers = []
+
+    def keep(answer):
+        answer.pop("ResponseMetadata", None)
+        answers.append(answer)
+        return answer
+
+    def read_all(shard_id, kind="TRIM_HORIZON", **position):
+        it = kinesis.get_shard_iterator(
+            StreamName="s", ShardId=shard_id, ShardIteratorType=kind, **position
+        )["ShardIterator"]
+        for limit in (1, 4, 10_000, 10_000):
+            it = keep(kinesis.get_records(ShardIterator=it, Limit=limit))["NextShardIterator"]
+        return it
+
+    def shard_ids():
+        return [s["ShardId"] for s in keep(kinesis.list_shards(StreamName="s"))["Shards"]]
+
+    kinesis.create_stream(StreamName="s", ShardCount=2)
+    began = _epoch(clock.now)
+    for batch in range(3):
+        keep(kinesis.put_records(StreamName="s", Records=[
+            {"Data": bytes(range(i % 256)) + b"\xff" * batch, "PartitionKey": f"k{i}-\u00e9"}
+            | ({"ExplicitHashKey": str(i * 2**121)} if i % 5 == 0 else {})
+            for i in range(batch * 40, batch * 40 + 40)
+        ]))  # fmt: skip
+    keep(kinesis.put_record(StreamName="s", Data=b"", PartitionKey="empty"))
+    ended = _epoch(clock.now)
+    keep(kinesis.describe_stream(StreamName="s"))
+    first, second = shard_ids()
+    latest = read_all(first, "LATEST")
+    for shard in (first, second):
+        read_all(shard)
+        read_all(shard, "AT_SEQUENCE_NUMBER", StartingSequenceNumber="7")
+        read_all(shard, "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber="7")
+        for at in (began - 1, began + 0.0015, began + 0.04, (began + ended) / 2, ended + 1):
+            read_all(shard, "AT_TIMESTAMP", Timestamp=at)
+    keep(kinesis.put_record(StreamName="s", Data=b"late", PartitionKey="k1-\u00e9"))
+    keep(kinesis.get_records(ShardIterator=latest))
+    parent = kinesis.describe_stream(StreamName="s")["StreamDescription"]["Shards"][0]
+    lo, hi = (int(parent["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+    kinesis.split_shard(
+        StreamName="s", ShardToSplit=parent["ShardId"], NewStartingHashKey=str((lo + hi) // 2)
+    )
+    keep(kinesis.put_records(StreamName="s", Records=[
+        {"Data": b"after the split %d" % i, "PartitionKey": f"k{i}-\u00e9"} for i in range(60)
+    ]))  # fmt: skip
+    keep(kinesis.describe_stream(StreamName="s"))
+    for shard in shard_ids():
+        read_all(shard)
+    children = shard_ids()[-2:]
+    kinesis.merge_shards(StreamName="s", ShardToMerge=children[0], AdjacentShardToMerge=children[1])
+    for shard in shard_ids():
+        read_all(shard)
+    keep(kinesis.describe_stream_summary(StreamName="s"))
+    kinesis.delete_stream(StreamName="s")
+    with pytest.raises(ClientError) as gone:
+        kinesis.get_records(ShardIterator=latest)
+    answers.append(gone.value.response["Error"])
+    return answers
+
+
+def test_records_in_files_answer_as_moto_does(monkeypatch, tmp_path):
+    """The whole launcher (every Kinesis fix, records in files) against moto as it is, through
+    boto3: the same answers to the same calls at the same (made up) times, including a split
+    after records were put; no Record kept by moto; no file left once the stream is deleted.
+    moto as it is gets the launcher's one change of behaviour, the routing after a split
+    (test_after_a_split_puts_go_to_the_children_and_the_parent_keeps_its_records)."""
+    runs = []
+    for patched in (False, True):
+        with monkeypatch.context() as m, mock_aws():
+            clock = Clock()
+            m.setattr(models, "utcnow", clock)
+            for owner, name, replacement in moto_server.kinesis_patches(tmp_path):
+                if patched or name in ("get_shard_for_key", "split_shard"):
+                    m.setattr(owner, name, replacement, raising=False)
+            kept = len(models.Record.instances_tracked)
+            kinesis = boto3.client("kinesis", region_name="eu-west-2")
+            runs.append(_kinesis_scenario(kinesis, clock))
+            if patched:
+                assert len(models.Record.instances_tracked) == kept
+                assert list(tmp_path.iterdir()) == []
+    unpatched, patched = runs
+    assert len(patched) == len(unpatched) > 100
+    assert sum(len(a.get("Records", [])) for a in patched) > 1000
+    assert any(a.get("MillisBehindLatest") for a in patched)
+    for got, want in zip(patched, unpatched, strict=True):
+        assert got == want
+
+
+def test_epoch_ms_and_json_write_what_they_replaced():
+    """_epoch_ms without a time tuple is calendar.timegm's; _json is json.dumps's values, and
+    falls back to it for a lone surrogate, which orjson refuses."""
+    import calendar
+    import json
+    import random
+
+    rng = random.Random(5)
+    epoch = datetime.datetime(1970, 1, 1)
+    for _ in range(20_000):
+        value = epoch + datetime.timedelta(microseconds=rng.randrange(-(6 * 10**16), 6 * 10**16))
+        base = calendar.timegm(value.timetuple())
+        want = base + (value.microsecond // 1000) / 1000.0 if value.microsecond else base
+        got = moto_server._epoch_ms(value)
+        assert got == want and type(got) is type(want)
+    body = {"Records": [{"PartitionKey": "k\u00e9\U0001f600", "T": 1714564800.123, "N": 7}]}
+    assert json.loads(moto_server._json(body)) == json.loads(json.dumps(body))
+    lone = {"PartitionKey": "\ud800"}
+    assert moto_server._json(lone) == json.dumps(lone)

@@ -1,0 +1,44 @@
+"""The local loader's cut of a table's backlog into loads of bounded size."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from consumers.warehouse.local import LocalWarehouse
+
+
+def loader(cap, rows):
+    wh = LocalWarehouse("postgresql://unused", [], s3=None, bucket="b", max_rows_per_load=cap)
+    wh.file_rows = dict(rows)
+    return wh
+
+
+def test_parts_keep_order_and_batches_whole_within_the_cap():
+    rng = random.Random(11)
+    for _ in range(300):
+        cap = rng.randint(1, 50)
+        files, rows = [], {}
+        for b in range(rng.randint(1, 30)):
+            for f in range(
+                rng.choice((1, 1, 2, 3))
+            ):  # a batch may hold several of the table's files
+                key = f"b{b}/f{f}.parquet"
+                files.append((f"b{b}", key))
+                rows[key] = rng.choice((0, 1, 5, 20, 49, 80))
+        parts = loader(cap, rows).parts(files)
+        assert [f for part in parts for f in part] == files  # nothing lost, nothing reordered
+        batches = [[b for b, _ in part] for part in parts]
+        for earlier, later in itertools.pairwise(batches):
+            assert earlier[-1] != later[0]  # a batch is never cut
+        for part in parts:
+            size = sum(rows[k] for _, k in part)
+            assert size <= cap or len({b for b, _ in part}) == 1  # over the cap: one batch alone
+
+
+def test_a_backlog_under_the_cap_is_one_load():
+    rows = {f"k{i}": 1000 for i in range(10)}
+    files = [(f"b{i}", f"k{i}") for i in range(10)]
+    assert loader(10_000, rows).parts(files) == [files]
+    assert loader(3_000, rows).parts(files) == [files[0:3], files[3:6], files[6:9], files[9:]]
+    assert loader(10_000, rows).parts([]) == []
