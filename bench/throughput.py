@@ -42,6 +42,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
@@ -792,6 +793,9 @@ def run_large(
     meter = CpuMeter(state)
     phases: dict[str, dict[str, Any]] = {}
     pipeline = Pipeline(settings, state, contracts, source_dsn=source)
+    # Every load of a phase (which can run longer than the history's usual 10 minutes): its
+    # count and largest load are reported.
+    pipeline.warehouse.loads.KEEP_SECONDS = float("inf")
     ok = False
     try:
         postmaster = psutil.Process(state.cluster.pid())
@@ -815,14 +819,14 @@ def run_large(
             peak, pg_peak, pg_stop = PeakRss(meter), dict[str, float](), threading.Event()
             sampler = threading.Thread(target=postgres_peaks, args=(pg_stop, pg_peak))
             sampler.start()
-            loads_before = len(pipeline.warehouse.loads)
+            since = datetime.now(UTC)
             began = time.monotonic()
             count = act()
             settle(pipeline, source, timeout=3600)
             seconds = time.monotonic() - began  # from the start (settle's own time is inside)
             pg_stop.set()
             sampler.join()
-            loads = pipeline.warehouse.loads[loads_before:]
+            loads = [x for x in pipeline.warehouse.loads if x.loaded_at >= since]
             largest = max(loads, key=lambda x: x.staged_rows)
             store = sum(f.stat().st_size for f in records_dir.iterdir())
             phases[name] = {unit: count, "seconds": round(seconds, 1),

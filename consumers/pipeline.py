@@ -239,9 +239,7 @@ class Pipeline:
         from consumers.warehouse.dialect import q
 
         wh = self.warehouse.row_counts()
-        last: dict[str, TableLoad] = {}
-        for load in self.warehouse.loads:
-            last[load.table] = load
+        last = self.warehouse.loads.last
         out = []
         with connect(self.source_dsn) as conn:
             for c in self.contracts:

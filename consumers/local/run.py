@@ -168,13 +168,14 @@ def _summary(
     if redriven:
         pending = deadletters.counts(state.client("s3"), settings.dead_letter_bucket)["pending"]
     changes = sum(pipeline.capture.stats.changes.values())
-    p50, p99 = pipeline.freshness(window_s=10**9)
+    loads = pipeline.warehouse.loads
+    p50, p99 = loads.freshness_percentile(0.5), loads.freshness_percentile(0.99)
     print(
         f"summary: {sum(pipeline.capture.stats.loaded.values())} full-load rows and {changes} "
         f"changes captured; {sum(pipeline.sink.put.values())} Kinesis records; "
         f"{sum(v.records for v in views)} consumed ({sum(v.batched for v in views)} batched + "
         f"{dead} dead-lettered) into {sum(v.batches for v in views)} batches; "
-        f"{len(pipeline.warehouse.loads)} table loads; dead letters {dead} (redriven "
+        f"{loads.total} table loads; dead letters {dead} (redriven "
         f"{redriven}, pending {pending}); freshness (source "
         f"commit → queryable) p50 {p50 or 0:.2f} s, p99 {p99 or 0:.2f} s"
     )

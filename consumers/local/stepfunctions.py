@@ -34,7 +34,7 @@ from consumers.contracts.model import TableContract
 from consumers.orchestration import planner
 from consumers.orchestration.state_machine import definition
 from consumers.warehouse.failures import Outcome, classify_redshift
-from consumers.warehouse.local import LocalWarehouse, TableFailure, TableLoad
+from consumers.warehouse.local import LoadHistory, LocalWarehouse, TableFailure, TableLoad
 
 log = logging.getLogger("cdc.loader.stepfunctions")
 
@@ -79,7 +79,7 @@ class StepFunctionsLoader:
         self.database = str(psycopg.conninfo.conninfo_to_dict(dsn)["dbname"])
         self.state_machine_arn: str | None = None
         self.topic_arn: str | None = None
-        self.loads: list[TableLoad] = []
+        self.loads = LoadHistory()
         self.failures: dict[str, TableFailure] = {}
         self.executions: list[dict[str, Any]] = []  # describe_execution of each, in order
         self._seen = datetime.now(UTC)  # loads before this run are not this run's
@@ -226,7 +226,7 @@ class StepFunctionsLoader:
                 seconds = (applied - started).total_seconds()
                 new.append(TableLoad(table, int(batches), int(staged), seconds, applied, freshness))
                 self._seen = max(self._seen, applied)
-        self.loads += new
+        self.loads.extend(new)
         return new
 
     @property

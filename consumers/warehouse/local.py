@@ -25,6 +25,8 @@ import io
 import logging
 import os
 import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,6 +97,55 @@ class TableLoad:
     step_seconds: dict[str, float] = field(default_factory=dict)
 
 
+class LoadHistory:
+    """A run's table loads: the recent ones in full, and the whole run summed up.
+
+    Every load keeps a freshness sample per row (up to 1,000 per commit), so keeping every load
+    made a long `cdc run` grow without bound: by arithmetic, 8,000 changes/s keep 8,000 floats a
+    second in lists (~32 bytes each), ~0.9 GB an hour.
+    Loads older than KEEP_SECONDS are dropped (the live view looks back 60 s, the benchmarks
+    3 minutes); for the whole run there are a count, the last load of each table, and freshness
+    as a histogram of 10 ms buckets, which bounded memory answers percentiles from."""
+
+    KEEP_SECONDS = 600.0
+    BUCKET_S = 0.01
+
+    def __init__(self) -> None:
+        self._recent: deque[TableLoad] = deque()
+        self.total = 0
+        self.last: dict[str, TableLoad] = {}  # table -> its newest load
+        self._histogram: Counter[int] = Counter()
+
+    def append(self, load: TableLoad) -> None:
+        self._recent.append(load)
+        self.total += 1
+        self.last[load.table] = load
+        self._histogram.update(round(f / self.BUCKET_S) for f in load.freshness_s)
+        cutoff = load.loaded_at.timestamp() - self.KEEP_SECONDS
+        while self._recent and self._recent[0].loaded_at.timestamp() < cutoff:
+            self._recent.popleft()
+
+    def extend(self, loads: Iterable[TableLoad]) -> None:
+        for load in loads:
+            self.append(load)
+
+    def __iter__(self) -> Iterator[TableLoad]:
+        """The loads of the last KEEP_SECONDS, oldest first (a copy: safe while loads go on)."""
+        return iter(list(self._recent))
+
+    def freshness_percentile(self, p: float) -> float | None:
+        """Over the whole run, to the nearest 10 ms (the lower bucket edge of quantile p)."""
+        n = sum(self._histogram.values())
+        if not n:
+            return None
+        rank, seen = p * (n - 1), 0
+        for bucket, count in sorted(self._histogram.items()):
+            seen += count
+            if seen > rank:
+                return bucket * self.BUCKET_S
+        return None
+
+
 def _pg_array(items: list[Any] | None) -> str | None:
     if items is None:
         return None
@@ -158,7 +209,7 @@ class LocalWarehouse:
         self.dialect = PostgresDialect()
         self.truncations = TruncationLog.of(self.contracts)
         self.manifests: dict[str, BatchManifest] = {}  # immutable once written: cached
-        self.loads: list[TableLoad] = []
+        self.loads = LoadHistory()
         # A table locked by someone else (a long query, another loader) fails its load with
         # 55P03 after this long, a transient failure retried later, instead of holding up
         # every table behind it.

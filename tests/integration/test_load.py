@@ -408,7 +408,7 @@ def test_concurrent_loaders_never_apply_a_batch_twice(
         t.join(120)
     assert not any(t.is_alive() for t in threads), "a loader did not finish"
     assert not errors, errors
-    staged = sum(len(w.loads) for w in loaders)
+    staged = sum(w.loads.total for w in loaders)
     assert staged >= 12
     _applied_once_and_verified(loaders[0], pipeline_run, contracts)
 
