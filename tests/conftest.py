@@ -79,17 +79,27 @@ def start_chaos(directory: Path) -> ChaosRun:
 
 
 CHAOS_RUN = pytest.StashKey[ChaosRun]()
+CHAOS_SELECTED = pytest.StashKey[bool]()
 CHAOS_TEST = "test_chaos.py::test_short_chaos_run_verifies"
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """The short chaos run starts as soon as the tests are collected, when it is one of them,
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The short chaos run starts with the first integration test, when it is one of the tests,
     and runs beside them; its test waits for it and reads what it printed. It is ~60-75 s of
     kills, restarts and waiting for the moments to kill at, about half a core of the two
     (measured: 37 s of CPU in 74 s), while the suite alone uses about 0.6 of them: one after the
-    other it was the suite's longest test."""
-    if any(item.nodeid.endswith(CHAOS_TEST) for item in session.items):
-        session.config.stash[CHAOS_RUN] = start_chaos(Path(tempfile.mkdtemp(prefix="cdc-chaos-")))
+    other it was the suite's longest test. Not beside tests/infra: the CDK synths and linters
+    there keep both cores busy."""
+    config = item.config
+    if not config.stash.get(CHAOS_SELECTED, False) or CHAOS_RUN in config.stash:
+        return
+    if "integration" in item.nodeid.split("/"):
+        config.stash[CHAOS_RUN] = start_chaos(Path(tempfile.mkdtemp(prefix="cdc-chaos-")))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    selected = any(item.nodeid.endswith(CHAOS_TEST) for item in session.items)
+    session.config.stash[CHAOS_SELECTED] = selected
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -49,7 +49,7 @@ def test_drain_after_a_restart_waits_for_what_an_earlier_run_put(
 def test_short_chaos_run_verifies(chaos_run):
     """10 SIGKILLs of `cdc run`, record processors, the loader mid-transaction and the capture
     mid-PutRecords under the demo workload; then drain and verify (a stack of its own). It was
-    started beside the other tests (tests/conftest.py, pytest_collection_finish)."""
+    started beside the other tests (tests/conftest.py, pytest_runtest_setup)."""
     code = chaos_run.wait(850)
     out = chaos_run.output.read_text()
     log = chaos_run.log.read_text()[-5000:] if chaos_run.log.exists() else "(none)"
