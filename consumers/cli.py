@@ -332,6 +332,7 @@ def capture_cmd(
         slot=slot,
         stream=ep.stream_name,
     )
+    ep.check_reachable()
     sink = KinesisSink(ep.client("kinesis"), ep.stream_name)
     sink.check_stream()
     stop = threading.Event()
@@ -410,6 +411,7 @@ def consume_cmd(
     s = _settings(contracts)
     load_contracts(s.contracts_dir)  # fail here, once, rather than in every processor
     ep = resolve(s, None, stream)
+    ep.check_reachable()
     ep.client("kinesis").describe_stream_summary(StreamName=ep.stream_name)
     driver = Driver(
         DriverConfig(
@@ -696,8 +698,6 @@ def replay_cmd(
     `cdc verify --schema NAME`)."""
 
     from consumers.contracts.model import IDENTIFIER, load_contracts
-    from consumers.endpoints import resolve
-    from consumers.replay import replay
 
     if (from_time is None) == (not from_start):
         raise CdcError("say where to start: --from ISO-TIME or --from-start (one of them)")
@@ -708,10 +708,16 @@ def replay_cmd(
         raise CdcError(
             f"--into-schema {into_schema!r}: use a plain lower-case name, not cdc/analyst/analytics"
         )
+    # Imported once the flags are known good: they bring in boto3, pyarrow and the KCL driver
+    # (0.5 s), which a mistyped flag should not wait for.
+    from consumers.endpoints import resolve
+    from consumers.replay import replay
+
     s = _settings(contracts)
     ep = resolve(s, need_source=False)
     chosen = load_contracts(s.contracts_dir, _split(tables))
     target = None if stage_only else _warehouse_dsn(s, warehouse_dsn)
+    ep.check_reachable()
     result = replay(
         s, kinesis=ep.client("kinesis"), dynamodb=ep.client("dynamodb"), s3=ep.client("s3"),
         stream=ep.stream_name, endpoint_url=ep.aws_endpoint_url, region=ep.region,
@@ -1054,6 +1060,7 @@ def deadletters_list(
 
     s = Settings()
     ep = resolve(s, need_source=False)
+    ep.check_reachable()
     found = deadletters.find(
         ep.client("s3"), s.dead_letter_bucket,
         _dead_letter_filters(table, reason, shard, since, until),
@@ -1079,6 +1086,7 @@ def deadletters_show(
 
     s = Settings()
     ep = resolve(s, need_source=False)
+    ep.check_reachable()
     d = deadletters.get(ep.client("s3"), s.dead_letter_bucket, ref)
     try:
         record: Any = orjson.loads(d.raw)
@@ -1122,6 +1130,7 @@ def deadletters_redrive(
 
     s = _settings(contracts)
     ep = resolve(s, need_source=False)
+    ep.check_reachable()
     s3 = ep.client("s3")
     chosen = load_contracts(s.contracts_dir)
     letters = deadletters.find(

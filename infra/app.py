@@ -28,13 +28,14 @@ except StackError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
-import aws_cdk as cdk  # noqa: E402
 from totes_cdk.config import Config, ConfigError  # noqa: E402
-from totes_cdk.stacks import define  # noqa: E402
 
 
 def main() -> int:
+    account = os.environ.get("CDK_DEFAULT_ACCOUNT")
     if "CDK_OUTDIR" in os.environ:  # run by the CDK CLI: it passes context and outdir itself
+        import aws_cdk as cdk
+
         app = cdk.App()
     else:
         parser = argparse.ArgumentParser(description="Synthesize the totes-cdc deployment.")
@@ -50,12 +51,24 @@ def main() -> int:
             if not sep:
                 parser.error(f"-c {item}: use KEY=VALUE")
             context[k] = v
+        # A bad setting is named before aws_cdk is imported: the import starts Node.js (jsii),
+        # 2-3 s of a 2-core machine spent before the error otherwise. These settings are all
+        # the context there is outside the CDK CLI, so the check is the same one as below.
+        try:
+            Config.from_context(context.get, account)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        import aws_cdk as cdk
+
         app = cdk.App(outdir=args.outdir, context=context)
     try:
-        cfg = Config.from_context(app.node.try_get_context, os.environ.get("CDK_DEFAULT_ACCOUNT"))
+        cfg = Config.from_context(app.node.try_get_context, account)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from totes_cdk.stacks import define
+
     define(app, cfg)
     app.synth()
     return 0

@@ -5,6 +5,11 @@ database, replication slot and Kinesis stream per test so tests never see each o
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,6 +30,89 @@ from consumers.settings import PROJECT_DIR, Settings
 
 SCHEMAS = PROJECT_DIR / "schemas"
 DMS_DIR = PROJECT_DIR / "infra" / "dms"
+
+
+@dataclass
+class ChaosRun:
+    """`python -m consumers.local.chaos --kills 10` running: a stack of its own, its own
+    temporary directory and ports, nothing shared with the other tests."""
+
+    proc: subprocess.Popen[bytes]
+    output: Path  # its stdout and stderr
+    log: Path  # cdc run's output
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGINT first: its `finally` stops `cdc run` and its stack by PID."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# `python -m consumers.local.chaos` with Python's own SIGINT handler even where SIGINT is
+# ignored (a job a non-interactive shell put in the background passes that on), so stop()'s
+# SIGINT reaches its `finally`.
+CHAOS_MAIN = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('consumers.local.chaos', run_name='__main__', alter_sys=True)"
+)
+
+
+def start_chaos(directory: Path) -> ChaosRun:
+    output, log = directory / "chaos.out", directory / "cdc-run.log"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHAOS_MAIN, "--kills", "10", "--log", str(log)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return ChaosRun(proc, output, log)
+
+
+CHAOS_RUN = pytest.StashKey[ChaosRun]()
+CHAOS_SELECTED = pytest.StashKey[bool]()
+CHAOS_TEST = "test_chaos.py::test_short_chaos_run_verifies"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The short chaos run starts with the first integration test, when it is one of the tests,
+    and runs beside them; its test waits for it and reads what it printed. It is ~60-75 s of
+    kills, restarts and waiting for the moments to kill at, about half a core of the two
+    (measured: 37 s of CPU in 74 s), while the suite alone uses about 0.6 of them: one after the
+    other it was the suite's longest test. Not beside tests/infra: the CDK synths and linters
+    there keep both cores busy."""
+    config = item.config
+    if not config.stash.get(CHAOS_SELECTED, False) or CHAOS_RUN in config.stash:
+        return
+    if "integration" in item.nodeid.split("/"):
+        config.stash[CHAOS_RUN] = start_chaos(Path(tempfile.mkdtemp(prefix="cdc-chaos-")))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    selected = any(item.nodeid.endswith(CHAOS_TEST) for item in session.items)
+    session.config.stash[CHAOS_SELECTED] = selected
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(CHAOS_RUN, None)
+    if run is not None:  # stopped if the session was interrupted or its test never waited
+        run.stop()
+        shutil.rmtree(run.output.parent, ignore_errors=True)  # its test has shown the output
+
+
+@pytest.fixture
+def chaos_run(request: pytest.FixtureRequest, tmp_path: Path) -> ChaosRun:
+    run = request.config.stash.get(CHAOS_RUN, None)
+    return run if run is not None else start_chaos(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -353,3 +353,32 @@ def test_a_large_transaction_and_a_large_full_load_report_their_progress(
     assert "% of its WAL), " in big[0] and "changes/s, ETA " in big[0]
     assert big[-1].endswith(", committed")
     assert h.capture.stats.progress is None
+
+
+def test_a_drain_marker_older_than_the_slot_is_covered_by_the_full_load(
+    local_stack, source_dsn, stream, contracts, dms, tmp_path
+):
+    """A drain asked for before the capture created its slot (its marker is inside the
+    slot's snapshot, so it is never streamed) ends once the full load is put, without
+    waiting for a later commit such as the next heartbeat (60 s by default)."""
+    from consumers.capture.kinesis_sink import KinesisSink
+    from consumers.capture.runner import DRAIN_PREFIX, Capture, CaptureConfig, emit_marker
+
+    load_demo(source_dsn, contracts)
+    marker = emit_marker(source_dsn, DRAIN_PREFIX)
+    cfg = CaptureConfig(
+        source_dsn=source_dsn, contracts=contracts, dms=dms, state_dir=tmp_path,
+        slot="slot_" + source_dsn.rsplit("/", 1)[1], stream=stream, heartbeat_seconds=3600,
+    )  # fmt: skip
+    capture = Capture(cfg, KinesisSink(local_stack.client("kinesis"), stream))
+    stop = threading.Event()
+    done = threading.Thread(target=capture.run, args=(stop,), kwargs={"until_lsn": marker})
+    done.start()
+    done.join(30)
+    ended = not done.is_alive()
+    stop.set()
+    done.join(30)
+    assert ended, "run(until_lsn=...) waited for a commit after the slot"
+    assert capture.stats.acked_lsn >= marker
+    loads = [r for r in read_stream(local_stack, stream) if r["metadata"]["operation"] == "load"]
+    assert len(loads) == sum(capture.stats.loaded.values()) > 900

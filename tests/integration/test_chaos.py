@@ -4,8 +4,6 @@ found, against the real services."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 
@@ -48,18 +46,13 @@ def test_drain_after_a_restart_waits_for_what_an_earlier_run_put(
 
 
 @pytest.mark.timeout(900)
-def test_short_chaos_run_verifies(tmp_path):
+def test_short_chaos_run_verifies(chaos_run):
     """10 SIGKILLs of `cdc run`, record processors, the loader mid-transaction and the capture
-    mid-PutRecords under the demo workload; then drain and verify (a stack of its own)."""
-    log = tmp_path / "cdc-run.log"
-    result = subprocess.run(
-        [sys.executable, "-m", "consumers.local.chaos", "--kills", "10", "--log", str(log)],
-        capture_output=True,
-        text=True,
-        timeout=850,
-        check=False,
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out + "\n--- cdc run:\n" + log.read_text()[-5000:]
+    mid-PutRecords under the demo workload; then drain and verify (a stack of its own). It was
+    started beside the other tests (tests/conftest.py, pytest_runtest_setup)."""
+    code = chaos_run.wait(850)
+    out = chaos_run.output.read_text()
+    log = chaos_run.log.read_text()[-5000:] if chaos_run.log.exists() else "(none)"
+    assert code == 0, out + "\n--- cdc run:\n" + log
     assert "chaos: 10 kills" in out
     assert "final drain (cdc run) exit 0; cdc verify exit 0; dead letters 0" in out

@@ -21,6 +21,7 @@ import typer
 
 from consumers.cli import app
 from consumers.settings import PROJECT_DIR
+from tests.cli_forks import ForkServer
 
 pytestmark = pytest.mark.integration
 
@@ -211,31 +212,75 @@ def contract_dirs(tmp_path_factory) -> dict[str, Path]:
     return dirs
 
 
+@pytest.fixture(scope="module")
+def fork_servers(environments, tmp_path_factory) -> Iterator[dict[str, ForkServer]]:
+    servers: dict[str, ForkServer] = {}
+    try:
+        for name, env in environments.items():
+            servers[name] = ForkServer(env, CDC, tmp_path_factory.mktemp(f"forks-{name}"))
+        for server in servers.values():
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.close()
+
+
 def _run(
-    case: Case, env: dict[str, str], contracts: dict[str, Path], cwd: Path
-) -> tuple[Case, str, str, int]:
+    case: Case,
+    environments: dict[str, dict[str, str]],
+    servers: dict[str, ForkServer] | None,
+    contracts: dict[str, Path],
+    cwd: Path,
+) -> tuple[str, str, int]:
+    """The case as a fork of its environment's server, or, without servers, as a new `cdc`."""
     args = case.args
     if case.contracts:
         args = [*args, "--contracts", str(contracts[case.contracts])]
+    if servers is not None:
+        return servers[case.env].run(args, cwd)
     proc = subprocess.run(
-        [CDC, *args], env=env, cwd=cwd, capture_output=True, text=True,
+        [CDC, *args], env=environments[case.env], cwd=cwd, capture_output=True, text=True,
         stdin=subprocess.DEVNULL, timeout=120, check=False,
     )  # fmt: skip
-    return case, proc.stdout, proc.stderr, proc.returncode
+    return proc.stdout, proc.stderr, proc.returncode
 
 
-# 136 subprocesses (every command's cases): 265 s measured at load average 13 on 2 cores,
-# near the suite's 300 s default.
+def _slow_first(case: Case) -> tuple[bool, bool]:
+    """The pool's order: the cases that wait on something (an endpoint nobody answers, 1-9 s)
+    and `cdc run`'s (it imports the whole pipeline: 2 s), then the quick ones (0.2-1 s), so the
+    slow ones overlap with the rest instead of ending the test alone."""
+    return case.env not in ("dead", "aws-dead"), case.args[0] != "run"
+
+
+# 142 processes (every command's cases). As new `cdc` processes: 265 s measured at load
+# average 13 on 2 cores, near the suite's 300 s default; 85-100 s at load 2-4. As forks
+# (tests/cli_forks.py), with a new `cdc` for one case of each environment and exit code:
 @pytest.mark.timeout(600)
 def test_every_command_turns_bad_input_into_one_line_and_its_exit_code(
-    environments, contract_dirs, tmp_path
+    environments, fork_servers, contract_dirs, tmp_path
 ):
-    all_cases = cases()
+    all_cases = sorted(cases(), key=_slow_first)
     assert len({" ".join(c.args[:2]) for c in all_cases}) >= 18  # every command is covered
+    # The forks stand for `cdc` only while they answer as it does: one case of each
+    # environment and exit code also runs as a new `cdc`, and both must print the same.
+    real = list({(c.env, c.code): c for c in reversed(all_cases)}.values())
+    jobs = [(c, None) for c in real] + [(c, fork_servers) for c in all_cases]  # slow ones first
     with ThreadPoolExecutor(4) as pool:
-        results = list(
-            pool.map(lambda c: _run(c, environments[c.env], contract_dirs, tmp_path), all_cases)
+        done = list(
+            pool.map(lambda j: _run(j[0], environments, j[1], contract_dirs, tmp_path), jobs)
         )
+    new, forked = done[: len(real)], done[len(real) :]
+    by_case = {id(case): result for case, result in zip(all_cases, forked, strict=True)}
+    unlike = [
+        f"cdc {' '.join(case.args)} [{case.env}]: new process {result}, fork {by_case[id(case)]}"
+        for case, result in zip(real, new, strict=True)
+        if result != by_case[id(case)]
+    ]
+    assert not unlike, "\n".join(unlike)
+    results = [(case, *result) for case, result in zip(all_cases, forked, strict=True)]
+    for name, server in fork_servers.items():
+        assert server.stderr() == "", f"{name}: printed at import: {server.stderr()}"
     failures = []
     for case, stdout, stderr, code in results:
         lines = stderr.strip().splitlines()

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -101,23 +102,30 @@ def test_missing_postgres_binaries_is_a_one_line_error(tmp_path):
     assert "initdb" in line and "CDC_PG_BINDIR" in line
 
 
+def _all(*runs: tuple[tuple[str, ...], dict[str, str] | None]) -> list[str]:
+    """Each `cdc` run's one-line error, the runs side by side (independent processes)."""
+    with ThreadPoolExecutor(len(runs)) as pool:
+        done = list(pool.map(lambda r: cdc(*r[0], env=r[1]), runs))
+    return [one_line_error(p) for p in done]
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path, cli_env, local_stack):
-    line = one_line_error(cdc("capture", "--contracts", str(tmp_path / "nope"), env=cli_env))
-    assert "--contracts" in line
-    line = one_line_error(
-        cdc("capture", "--source-dsn", "postgresql://postgres@127.0.0.1:1/x", env=cli_env)
-    )
-    assert "cannot connect to the source" in line
     no_stack = {**os.environ, "CDC_STATE_DIR": str(tmp_path)}
-    line = one_line_error(cdc("demo", "load", env=no_stack))
-    assert "cdc local up" in line
-    line = one_line_error(cdc("capture", "--stream", "no-such-stream", env=cli_env))
-    assert "no-such-stream does not exist" in line and "--stream" in line
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "public.x.avsc").write_text('{"type": "record", "name": "x", "fields": [')
-    line = one_line_error(cdc("contracts", "validate", "--contracts", str(bad)))
-    assert "public.x.avsc" in line and "JSON" in line
+    contracts, source, demo, stream, validate = _all(
+        (("capture", "--contracts", str(tmp_path / "nope")), cli_env),
+        (("capture", "--source-dsn", "postgresql://postgres@127.0.0.1:1/x"), cli_env),
+        (("demo", "load"), no_stack),
+        (("capture", "--stream", "no-such-stream"), cli_env),
+        (("contracts", "validate", "--contracts", str(bad)), None),
+    )
+    assert "--contracts" in contracts
+    assert "cannot connect to the source" in source
+    assert "cdc local up" in demo
+    assert "no-such-stream does not exist" in stream and "--stream" in stream
+    assert "public.x.avsc" in validate and "JSON" in validate
 
 
 def test_capture_of_a_table_missing_at_the_source_names_the_fix(source_dsn, cli_env):
@@ -126,11 +134,13 @@ def test_capture_of_a_table_missing_at_the_source_names_the_fix(source_dsn, cli_
 
 
 def test_consume_bad_inputs_are_one_line_errors(cli_env):
-    line = one_line_error(cdc("consume", "--initial-position", "EARLIEST", env=cli_env))
-    assert "TRIM_HORIZON" in line and "AT_TIMESTAMP" in line
-    line = one_line_error(cdc("consume", "--initial-position", "AT_TIMESTAMP", env=cli_env))
-    assert "--at-timestamp" in line
-    args = ("consume", "--initial-position", "AT_TIMESTAMP", "--at-timestamp", "yesterday")
-    assert "ISO" in one_line_error(cdc(*args, env=cli_env))
-    line = one_line_error(cdc("consume", "--stream", "nope", env=cli_env))
-    assert "nope" in line
+    position, needs_time, not_iso, stream = _all(
+        (("consume", "--initial-position", "EARLIEST"), cli_env),
+        (("consume", "--initial-position", "AT_TIMESTAMP"), cli_env),
+        (("consume", "--initial-position", "AT_TIMESTAMP", "--at-timestamp", "yesterday"), cli_env),
+        (("consume", "--stream", "nope"), cli_env),
+    )
+    assert "TRIM_HORIZON" in position and "AT_TIMESTAMP" in position
+    assert "--at-timestamp" in needs_time
+    assert "ISO" in not_iso
+    assert "nope" in stream
