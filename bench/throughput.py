@@ -75,8 +75,9 @@ class Plan:
     output: str
 
 
-# moto keeps every record it was sent (there is no retention trimming), ~1.5 KB each: the
-# steps are kept short so a full run stays within a few GB; the hold is the 3-minute claim.
+# The local Kinesis keeps every record it was sent (in files, consumers/local/moto_records.py;
+# no retention trimming), ~700 bytes each: the steps are kept short so a full run stays within
+# a few GB of disk; the hold is the 3-minute claim.
 FULL = Plan(
     rates=[1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000, 18000],
     step_seconds=30,
