@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 
 from consumers.capture import dms_config
@@ -27,6 +28,19 @@ def sql(dsn: str, *statements: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for s in statements:
             conn.execute(s.encode())
+
+
+def import_with_new_columns_auto(
+    source: str, schema: str, table: str, out: Path
+) -> tuple[Path, list[TableContract]]:
+    """Import `schema`'s contracts into `out` with `table`'s policy set to new_columns: auto;
+    returns that contract's path and every contract."""
+    import_contracts(source, schema, None, out, lambda _: None)
+    path = out / f"{schema}.{table}.avsc"
+    doc = orjson.loads(path.read_bytes())
+    doc["new_columns"] = "auto"
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return path, load_contracts(out)
 
 
 def private_stack(

@@ -25,11 +25,10 @@ import psycopg
 import pytest
 
 from consumers import deadletters
-from consumers.contracts.importer import import_contracts
 from consumers.contracts.model import load_contracts
 from consumers.local.run import _run
 from consumers.warehouse.verify import verify
-from tests.integration.imported import private_stack, sql
+from tests.integration.imported import import_with_new_columns_auto, private_stack, sql
 from tests.integration.test_load import _database, _drop
 
 pytestmark = pytest.mark.integration
@@ -119,12 +118,7 @@ def test_cdc_run_evolves_a_new_nullable_column_and_redrives_by_itself(
             "INSERT INTO evo.items SELECT g, 'item ' || g, g FROM generate_series(1, 40) g",
         )
         out = tmp_path / "contracts"
-        import_contracts(source, "evo", None, out, lambda _: None)
-        path = out / "evo.items.avsc"
-        doc = orjson.loads(path.read_bytes())
-        doc["new_columns"] = "auto"
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        contracts = load_contracts(out)
+        path, contracts = import_with_new_columns_auto(source, "evo", "items", out)
         # CDC_DRIFT_CHECK_SECONDS longer than the test: the first dead letter brings the check.
         settings = private_stack(
             local_stack,

@@ -24,12 +24,11 @@ import pytest
 
 from consumers import deadletters
 from consumers.contracts.drift import apply_auto, pending, source_drift
-from consumers.contracts.importer import import_contracts
 from consumers.contracts.model import load_contracts
 from consumers.pipeline import Pipeline
 from consumers.warehouse.local import LocalWarehouse
 from consumers.warehouse.verify import verify
-from tests.integration.imported import private_stack, sql
+from tests.integration.imported import import_with_new_columns_auto, private_stack, sql
 from tests.integration.test_load import _database, _drop
 
 pytestmark = pytest.mark.integration
@@ -122,12 +121,7 @@ def test_schema_changes_during_a_workload_end_verified_after_redrive(
             "timestamp '2026-01-01' + g * interval '1 hour' FROM generate_series(1, 40) g",
         )
         out = tmp_path / "contracts"
-        import_contracts(source, "shop", None, out, lambda _: None)
-        path = out / "shop.items.avsc"
-        doc = orjson.loads(path.read_bytes())
-        doc["new_columns"] = "auto"
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        contracts = load_contracts(out)
+        path, contracts = import_with_new_columns_auto(source, "shop", "items", out)
         settings = private_stack(
             local_stack, stack_settings, tmp_path, contracts, stream, batches, dead
         )
