@@ -9,7 +9,8 @@ Two small replacements, nothing else of moto's behaviour changed:
 
 - Lambda: a function whose handler is in `consumers.orchestration` runs in this process: the
   handler named by the function's `Handler`, with the function's `Environment` variables set
-  for the call (one call at a time: the environment is the process's), its return value as the
+  for the call (one call at a time: the environment is the process's; they stay set, see
+  invoke_handler), its return value as the
   payload, and an exception as a function error `{"errorType", "errorMessage"}` (what Lambda
   returns, so the state's Retry/Catch see the error type). Other functions go to moto as
   before.
@@ -54,18 +55,33 @@ HANDLER_PACKAGE = "consumers.orchestration."
 WAREHOUSE_DSN_ENV = "CDC_STANDIN_WAREHOUSE_DSN"  # postgresql://user@host:port/ (no database)
 
 _handler_lock = threading.Lock()
+_set_by_handlers: set[str] = set()  # every variable a function's environment has set
 
 
 # ---------------------------------------------------------------------------------- Lambda
 
 
 def invoke_handler(handler: str, environment: dict[str, str], event: Any) -> tuple[str, bool]:
-    """Run `module.function` with `environment` set; (payload JSON, errored)."""
+    """Run `module.function` with `environment` set; (payload JSON, errored).
+
+    The variables are set for the call and left set afterwards, never removed: moto's own
+    threads iterate os.environ while this runs (every boto3 client the Step Functions
+    interpreter makes reads the proxy variables through urllib's getproxies_environment, which
+    walks os.environ.items()), and a key removed between that walk's listing and its lookup
+    raises KeyError in moto. That failed a CI run: a Map iteration ended in "States.Runtime:
+    'CDC_BATCH_BUCKET'". So a function that lacks a variable an earlier function set is refused
+    (a function error naming it) rather than run with the earlier value; the launcher deploys
+    every function with the same names."""
     module, _, name = handler.rpartition(".")
     with _handler_lock:
-        saved = {k: os.environ.get(k) for k in environment}
-        os.environ.update(environment)
         try:
+            if stale := sorted(_set_by_handlers - environment.keys()):
+                raise RuntimeError(
+                    f"the local Lambda stand-in cannot unset {', '.join(stale)} (set by an "
+                    "earlier function): deploy every function with the same variable names"
+                )
+            os.environ.update(environment)
+            _set_by_handlers.update(environment)
             function = getattr(importlib.import_module(module), name)
             return orjson.dumps(function(event, None)).decode(), False
         except Exception as e:  # returned to Step Functions as the function's error
@@ -73,12 +89,6 @@ def invoke_handler(handler: str, environment: dict[str, str], event: Any) -> tup
             return orjson.dumps(
                 {"errorType": type(e).__name__, "errorMessage": str(e)}
             ).decode(), True
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 def patch_lambda() -> None:

@@ -4,6 +4,9 @@ the in-process Lambda call (their end-to-end use is in tests/integration/test_lo
 from __future__ import annotations
 
 import os
+import threading
+import time
+import urllib.request
 
 import pytest
 import sqlglot
@@ -54,16 +57,65 @@ def _raise(event, context):
     raise KeyError("CDC_REDSHIFT_COPY_ROLE_ARN")
 
 
-def test_a_handler_runs_with_its_functions_environment_then_restores_it(monkeypatch):
-    monkeypatch.delenv("CDC_TEST_STANDIN", raising=False)
+@pytest.fixture
+def fresh_standin(monkeypatch):
+    """A moto process that has run no function yet; the variables the test's functions set are
+    removed again at its end (by monkeypatch, not by the stand-in, which never removes one)."""
+    monkeypatch.setattr(load_standins, "_set_by_handlers", set())
+    for name in ("CDC_TEST_STANDIN", "CDC_TEST_OTHER"):
+        monkeypatch.setenv(name, "before")  # so that monkeypatch removes it at the end
+        monkeypatch.delenv(name)  # absent when the test starts, as in a new moto server
+
+
+def test_a_handler_runs_with_its_functions_environment(fresh_standin):
     payload, errored = load_standins.invoke_handler(
         f"{__name__}._echo_env", {"CDC_TEST_STANDIN": "b1"}, {"n": 1}
     )
     assert not errored and payload == '{"event":{"n":1},"bucket":"b1"}'
-    assert "CDC_TEST_STANDIN" not in os.environ
+    payload, _ = load_standins.invoke_handler(
+        f"{__name__}._echo_env", {"CDC_TEST_STANDIN": "b2"}, {}
+    )
+    assert payload.endswith('"bucket":"b2"}')
 
 
-def test_a_handler_exception_is_a_function_error_with_its_type():
+def test_a_function_without_a_variable_an_earlier_one_set_is_refused(fresh_standin):
+    load_standins.invoke_handler(f"{__name__}._echo_env", {"CDC_TEST_STANDIN": "b1"}, {})
+    payload, errored = load_standins.invoke_handler(
+        f"{__name__}._echo_env", {"CDC_TEST_OTHER": "x"}, {}
+    )
+    assert errored and "cannot unset CDC_TEST_STANDIN" in payload
+
+
+def test_moto_threads_reading_the_environment_meanwhile_never_fail(fresh_standin):
+    """CI failed once with a Map iteration's "States.Runtime: 'CDC_BATCH_BUCKET'": a boto3
+    client made in moto's Step Functions thread walks os.environ (urllib's proxy lookup) while
+    a handler's call ends. Removing the variables then raised KeyError in that walk about 14
+    times a second of this loop; leaving them set cannot."""
+    errors: list[KeyError] = []
+    stop = threading.Event()
+
+    def walk() -> None:
+        while not stop.is_set():
+            try:
+                urllib.request.getproxies_environment()
+            except KeyError as e:
+                errors.append(e)
+
+    reader = threading.Thread(target=walk)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        n = 0
+        while time.monotonic() < deadline:
+            load_standins.invoke_handler(f"{__name__}._echo_env", {"CDC_TEST_STANDIN": str(n)}, {})
+            n += 1
+    finally:
+        stop.set()
+        reader.join()
+    assert n > 1000 and errors == []
+
+
+def test_a_handler_exception_is_a_function_error_with_its_type(fresh_standin):
     payload, errored = load_standins.invoke_handler(f"{__name__}._raise", {}, {})
     assert errored and '"errorType":"KeyError"' in payload
 
