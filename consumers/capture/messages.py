@@ -82,6 +82,7 @@ class TableRenderer:
     ) -> None:
         self.cfg = cfg
         self.contract = contract
+        self.qualified = contract.qualified  # a property of the contract: read once a change
         self.columns = tuple(columns)
         self.converters: list[Converter] = [_converter(contract, c, cfg) for c in self.columns]
         self.key_index = [self.columns.index(k) for k in contract.primary_key]
@@ -109,7 +110,7 @@ class TableRenderer:
         parts = [str(data.get(k)) for k in self.key_names]
         if self.key_prefix:
             parts.insert(0, self.key_prefix)
-        key = ".".join(parts) if parts else self.contract.qualified
+        key = ".".join(parts) if parts else self.qualified
         return key[:MAX_PARTITION_KEY]
 
     def key_image(self, values: Sequence[TupleValue]) -> dict[str, Any]:
@@ -156,27 +157,41 @@ class MessageBuilder:
         self.option = orjson.OPT_INDENT_2 if cfg.message_format == "json" else 0
         self.prev: tuple[int, int] | None = None
         self.timestamp = now_iso()
+        self._first: tuple[int, str] = (-1, "")  # a transaction's first LSN, and as text
 
     def _metadata(
-        self, r: TableRenderer, record_type: str, op: str, pk_type: str
+        self, r: TableRenderer, record_type: str, op: str, pk_type: str, pk_value: str | None
     ) -> dict[str, Any]:
+        """DMS's metadata fields in DMS's order: partition-key-value (when given) follows
+        partition-key-type."""
+        if pk_value is None:
+            return {
+                "timestamp": self.timestamp,
+                "record-type": record_type,
+                "operation": op,
+                "partition-key-type": pk_type,
+                "schema-name": r.contract.schema,
+                "table-name": r.contract.name,
+            }
         return {
             "timestamp": self.timestamp,
             "record-type": record_type,
             "operation": op,
             "partition-key-type": pk_type,
+            "partition-key-value": pk_value,
             "schema-name": r.contract.schema,
             "table-name": r.contract.name,
         }
 
+    def _key_value(self, r: TableRenderer, key: str) -> str | None:
+        return key if self.cfg.include_partition_value and r.key_names else None
+
     def load(self, r: TableRenderer, values: Sequence[TupleValue]) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", "load", r.partition_key_type)
-        if self.cfg.include_partition_value and r.key_names:
-            meta = _with_partition_value(meta, key)
+        meta = self._metadata(r, "data", "load", r.partition_key_type, self._key_value(r, key))
         msg = {"data": data, "metadata": meta}
-        return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
+        return Record(r.qualified, key, orjson.dumps(msg, option=self.option))
 
     def change(
         self,
@@ -192,9 +207,7 @@ class MessageBuilder:
     ) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", op, r.partition_key_type)
-        if self.cfg.include_partition_value and r.key_names:
-            meta = _with_partition_value(meta, key)
+        meta = self._metadata(r, "data", op, r.partition_key_type, self._key_value(r, key))
         if self.cfg.include_transaction_details:
             meta["transaction-id"] = xid
             meta["transaction-record-id"] = record_id
@@ -202,32 +215,23 @@ class MessageBuilder:
                 meta["prev-transaction-id"], meta["prev-transaction-record-id"] = self.prev
             meta["commit-timestamp"] = commit_ts
             first, index, lsn = position
-            meta["stream-position"] = f"{format_lsn(first)}.{index}.{format_lsn(lsn)}"
+            if first != self._first[0]:  # the same for every change of a transaction
+                self._first = (first, format_lsn(first))
+            meta["stream-position"] = f"{self._first[1]}.{index}.{format_lsn(lsn)}"
         self.prev = (xid, record_id)
         msg: dict[str, Any] = {"data": data}
         if op == "update" and self.cfg.before_image:
             msg[self.cfg.before_image_field] = r.before_image(old, self.cfg.before_image_filter)
         msg["metadata"] = meta
-        return Record(r.contract.qualified, key, orjson.dumps(msg, option=self.option))
+        return Record(r.qualified, key, orjson.dumps(msg, option=self.option))
 
     def control(self, r: TableRenderer, op: str, extra: dict[str, Any] | None = None) -> Record:
-        meta = self._metadata(r, "control", op, "task-id")
-        meta = _with_partition_value(meta, self.task_id)
+        meta = self._metadata(r, "control", op, "task-id", self.task_id)
         control: dict[str, Any] = {"table-def": r.table_def()}
         if extra:
             control.update(extra)
         msg = {"control": control, "metadata": meta}
-        return Record(r.contract.qualified, self.task_id, orjson.dumps(msg, option=self.option))
-
-
-def _with_partition_value(meta: dict[str, Any], value: str) -> dict[str, Any]:
-    # Keep DMS's field order: partition-key-value follows partition-key-type.
-    out: dict[str, Any] = {}
-    for k, v in meta.items():
-        out[k] = v
-        if k == "partition-key-type":
-            out["partition-key-value"] = value
-    return out
+        return Record(r.qualified, self.task_id, orjson.dumps(msg, option=self.option))
 
 
 def _is_lob(col: Column) -> bool:

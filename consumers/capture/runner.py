@@ -478,7 +478,7 @@ class Capture:
                         commit_ts=commit_ts,
                     )
                 )
-                self.stats.changes[r.contract.qualified] += 1
+                self.stats.changes[r.qualified] += 1
                 unacked += 1
                 if record_id % CHECK_EVERY == 0:
                     self._transaction_progress(xid, record_id, began, first_lsn, final_lsn, msg)
