@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 import zipfile
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ log = logging.getLogger("cdc.loader.stepfunctions")
 COPY_ROLE_ARN = "arn:aws:iam::123456789012:role/totes-cdc-redshift-copy"  # not checked locally
 WORKGROUP = "local"  # the Data API stand-in runs against the local cluster whatever the name
 EXECUTION_TIMEOUT_SECONDS = 600.0
+KEEP_EXECUTIONS = 100
 
 
 def _zip() -> bytes:
@@ -81,7 +83,9 @@ class StepFunctionsLoader:
         self.topic_arn: str | None = None
         self.loads = LoadHistory()
         self.failures: dict[str, TableFailure] = {}
-        self.executions: list[dict[str, Any]] = []  # describe_execution of each, in order
+        # describe_execution of the latest executions, oldest first. Bounded: a long
+        # `cdc run --loader stepfunctions` starts one every second or two, each a few kB.
+        self.executions: deque[dict[str, Any]] = deque(maxlen=KEEP_EXECUTIONS)
         self._seen = datetime.now(UTC)  # loads before this run are not this run's
 
     # ------------------------------------------------------------------ setup
