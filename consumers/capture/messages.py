@@ -164,24 +164,17 @@ class MessageBuilder:
     ) -> dict[str, Any]:
         """DMS's metadata fields in DMS's order: partition-key-value (when given) follows
         partition-key-type."""
-        if pk_value is None:
-            return {
-                "timestamp": self.timestamp,
-                "record-type": record_type,
-                "operation": op,
-                "partition-key-type": pk_type,
-                "schema-name": r.contract.schema,
-                "table-name": r.contract.name,
-            }
-        return {
+        meta: dict[str, Any] = {
             "timestamp": self.timestamp,
             "record-type": record_type,
             "operation": op,
             "partition-key-type": pk_type,
-            "partition-key-value": pk_value,
-            "schema-name": r.contract.schema,
-            "table-name": r.contract.name,
         }
+        if pk_value is not None:
+            meta["partition-key-value"] = pk_value
+        meta["schema-name"] = r.contract.schema
+        meta["table-name"] = r.contract.name
+        return meta
 
     def _key_value(self, r: TableRenderer, key: str) -> str | None:
         return key if self.cfg.include_partition_value and r.key_names else None
