@@ -87,8 +87,9 @@ class TableRenderer:
         self.converters: list[Converter] = [_converter(contract, c, cfg) for c in self.columns]
         self.key_index = [self.columns.index(k) for k in contract.primary_key]
         self.key_names = contract.primary_key
-        prefix = f"{contract.schema}.{contract.name}"
-        self.key_prefix = prefix if cfg.partition_include_schema_table else ""
+        self.key_prefix = self.qualified if cfg.partition_include_schema_table else ""
+        # partition-key-value: in a keyed table's metadata, with IncludePartitionValue
+        self.key_in_metadata = cfg.include_partition_value and bool(contract.primary_key)
         self.partition_key_type = "primary-key" if contract.primary_key else "schema-table"
 
     def data(self, values: Sequence[TupleValue]) -> dict[str, Any]:
@@ -176,13 +177,12 @@ class MessageBuilder:
         meta["table-name"] = r.contract.name
         return meta
 
-    def _key_value(self, r: TableRenderer, key: str) -> str | None:
-        return key if self.cfg.include_partition_value and r.key_names else None
-
     def load(self, r: TableRenderer, values: Sequence[TupleValue]) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", "load", r.partition_key_type, self._key_value(r, key))
+        meta = self._metadata(
+            r, "data", "load", r.partition_key_type, key if r.key_in_metadata else None
+        )
         msg = {"data": data, "metadata": meta}
         return Record(r.qualified, key, orjson.dumps(msg, option=self.option))
 
@@ -200,7 +200,9 @@ class MessageBuilder:
     ) -> Record:
         data = r.data(values)
         key = r.partition_key(data)
-        meta = self._metadata(r, "data", op, r.partition_key_type, self._key_value(r, key))
+        meta = self._metadata(
+            r, "data", op, r.partition_key_type, key if r.key_in_metadata else None
+        )
         if self.cfg.include_transaction_details:
             meta["transaction-id"] = xid
             meta["transaction-record-id"] = record_id

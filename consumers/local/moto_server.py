@@ -84,7 +84,7 @@ from typing import Any
 import orjson
 
 from consumers.local.moto import RECORDS_DIR_ENV
-from consumers.local.moto_records import ShardRecords
+from consumers.local.moto_records import _EPOCH, ShardRecords
 
 
 def _first_key(self: Any) -> int:
@@ -119,7 +119,6 @@ def _records_after(walk: Callable[..., tuple[list[Any], int, int]]) -> Callable[
     return get_records
 
 
-_EPOCH = datetime.datetime(1970, 1, 1)
 _SECOND = datetime.timedelta(seconds=1)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import logging
 import os
 import time
@@ -29,6 +30,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -103,14 +105,16 @@ class LoadHistory:
     Every load keeps a freshness sample per row (up to 1,000 per commit), so keeping every load
     made a long `cdc run` grow without bound: by arithmetic, 8,000 changes/s keep 8,000 floats a
     second in lists (~32 bytes each), ~0.9 GB an hour.
-    Loads older than KEEP_SECONDS are dropped (the live view looks back 60 s, the benchmarks
-    3 minutes); for the whole run there are a count, the last load of each table, and freshness
-    as a histogram of 10 ms buckets, which bounded memory answers percentiles from."""
+    Loads older than keep_seconds (KEEP_SECONDS unless told) are dropped (the live view looks
+    back 60 s, the benchmarks 3 minutes); for the whole run there are a count, the last load of
+    each table, and freshness as a histogram of 10 ms buckets, which bounded memory answers
+    percentiles from."""
 
     KEEP_SECONDS = 600.0
     BUCKET_S = 0.01
 
-    def __init__(self) -> None:
+    def __init__(self, keep_seconds: float = KEEP_SECONDS) -> None:
+        self.keep_seconds = keep_seconds
         self._recent: deque[TableLoad] = deque()
         self.total = 0
         self.last: dict[str, TableLoad] = {}  # table -> its newest load
@@ -121,7 +125,7 @@ class LoadHistory:
         self.total += 1
         self.last[load.table] = load
         self._histogram.update(round(f / self.BUCKET_S) for f in load.freshness_s)
-        cutoff = load.loaded_at.timestamp() - self.KEEP_SECONDS
+        cutoff = load.loaded_at.timestamp() - self.keep_seconds
         while self._recent and self._recent[0].loaded_at.timestamp() < cutoff:
             self._recent.popleft()
 
@@ -130,7 +134,7 @@ class LoadHistory:
             self.append(load)
 
     def __iter__(self) -> Iterator[TableLoad]:
-        """The loads of the last KEEP_SECONDS, oldest first (a copy: safe while loads go on)."""
+        """The loads of the last keep_seconds, oldest first (a copy: safe while loads go on)."""
         return iter(list(self._recent))
 
     def freshness_percentile(self, p: float) -> float | None:
@@ -366,12 +370,7 @@ class LocalWarehouse:
         once, and a failure rolled all of them back. MAX_ROWS_PER_LOAD says what a part costs.
         Loading the parts in order keeps each shard's batches in order, though the load plan
         does not need it (its late-fill step takes batches in any order)."""
-        batches: list[list[tuple[str, str]]] = []  # consecutive files of one batch
-        for file in files:
-            if batches and batches[-1][0][0] == file[0]:
-                batches[-1].append(file)
-            else:
-                batches.append([file])
+        batches = [list(batch) for _, batch in itertools.groupby(files, key=itemgetter(0))]
         out: list[list[tuple[str, str]]] = []
         rows_in_part = 0
         for batch in batches:
